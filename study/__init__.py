@@ -1,0 +1,1 @@
+"""Driver side of the study toolkit: CLI, study spec, registry, data and launch."""

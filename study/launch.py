@@ -1,0 +1,193 @@
+"""StudySpec -> Ray Tune: Tuner with OptunaSearch, ASHA/FIFO, resources, storage, resume."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import Repeater, Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from study import data as datasets
+from study import registry
+from study.errors import StudyError
+from study.space import FixedSpace, check_fixed
+from study.spec import SPEC_FILE, StudySpec
+from study.splits import Splits
+
+logger = logging.getLogger(__name__)
+
+#: Files that mark a directory as a study (so --overwrite never deletes anything else).
+STUDY_MARKERS = (SPEC_FILE, "tuner.pkl")
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def prepare_storage(spec: StudySpec) -> None:
+    """Resolve local storage to an absolute path and enforce the existing-directory rules."""
+    if not is_uri(spec.storage):
+        spec.storage = str(Path(spec.storage).expanduser().resolve())
+    exists = _exists(spec.study_dir)
+    if spec.resume:
+        if not exists:
+            raise StudyError(f"--resume: no study at {spec.study_dir}")
+        return
+    if not exists:
+        return
+    if not spec.overwrite:
+        raise StudyError(f"study directory {spec.study_dir} exists; pass --resume to continue "
+                         "it or --overwrite to replace it")
+    if is_uri(spec.study_dir):
+        raise StudyError("--overwrite works on local storage only; pick another --name")
+    study_dir = Path(spec.study_dir)
+    if not any((study_dir / m).exists() for m in STUDY_MARKERS):
+        raise StudyError(f"--overwrite: {study_dir} does not look like a study directory; "
+                         "refusing to delete it")
+    shutil.rmtree(study_dir)
+
+
+def _exists(path: str) -> bool:
+    if not is_uri(path):
+        return Path(path).exists()
+    import pyarrow.fs
+
+    fs, inner = pyarrow.fs.FileSystem.from_uri(path)
+    return fs.get_file_info(inner).type != pyarrow.fs.FileType.NotFound
+
+
+def load_data(spec: StudySpec) -> Splits:
+    """The study's dataset, loaded once on the driver."""
+    return datasets.load(spec.dataset, spec.data_dir, split_ratio=spec.split_ratio,
+                         val_fraction=spec.val_fraction, seed=spec.seed, download=spec.download,
+                         image_size=spec.image_size, grayscale=spec.grayscale)
+
+
+def config_constants(spec: StudySpec, method: registry.Method) -> dict[str, Any]:
+    """Values every trial's config carries besides the sampled ones."""
+    defaults = method.space_module().DEFAULTS
+    return {**defaults, "max_epochs": spec.max_epochs, "seed": spec.seed,
+            "val_fraction": spec.val_fraction}
+
+
+def checked_fixed(spec: StudySpec, method: registry.Method) -> dict[str, Any]:
+    """The spec's ``--set`` values validated against the method's space and defaults."""
+    module = method.space_module()
+    return check_fixed(space_function(spec, method), spec.fixed, module.DEFAULTS)
+
+
+def space_function(spec: StudySpec, method: registry.Method) -> Any:
+    module = method.space_module()
+    if spec.preset is None:
+        return module.space
+    if spec.preset not in module.PRESETS:
+        raise StudyError(f"--preset {spec.preset!r}: {method.name} has "
+                         f"{', '.join(module.PRESETS) or 'no presets'}")
+    return module.PRESETS[spec.preset]
+
+
+def make_searcher(spec: StudySpec, method: registry.Method, fixed: dict[str, Any]
+                  ) -> Searcher:
+    """OptunaSearch (TPE seeded with the report's best point, or random) over the space."""
+    space = FixedSpace(space_function(spec, method), fixed, config_constants(spec, method))
+    if spec.searcher == "random":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=spec.seed)
+        points = None
+    else:
+        sampler = optuna.samplers.TPESampler(seed=spec.seed)
+        points = getattr(method.space_module(), "START_POINTS", None) or None
+    searcher: Searcher = OptunaSearch(space=space, metric=method.metric, mode=method.mode,
+                                      sampler=sampler, points_to_evaluate=points)
+    if spec.repeats > 1:
+        searcher = Repeater(searcher, repeat=spec.repeats, set_index=True)
+    return searcher
+
+
+def make_scheduler(spec: StudySpec, method: registry.Method) -> TrialScheduler:
+    if spec.scheduler == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="training_iteration", max_t=spec.max_epochs,
+                         grace_period=min(method.grace_period, spec.max_epochs),
+                         reduction_factor=3)
+
+
+def trainable_for(spec: StudySpec, method: registry.Method, splits: Splits) -> Any:
+    """The method's trainable with the data in the object store and its resources set."""
+    resources = {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
+    return tune.with_resources(tune.with_parameters(method.load_trainable(), data=splits),
+                               resources)
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial directories (``train_vae_1a2b3c4d``); the config lives in params.json."""
+    return f"{trial.trainable_name}_{trial.trial_id}"
+
+
+def run_config(spec: StudySpec) -> tune.RunConfig:
+    return tune.RunConfig(
+        name=spec.name, storage_path=spec.storage,
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        sync_config=tune.SyncConfig(sync_artifacts=True),
+        verbose=1)
+
+
+def init_ray(spec: StudySpec) -> None:
+    """Start a local Ray, or join the cluster at ``--address``."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=spec.address, include_dashboard=False, logging_level=logging.WARNING)
+    except ConnectionError as err:
+        raise StudyError(f"--address {spec.address}: cannot reach a Ray cluster ({err})") from None
+
+
+def fit(spec: StudySpec) -> tune.ResultGrid:
+    """Run (or resume) the study described by ``spec`` and return Tune's results."""
+    # Every trial checkpoints each epoch with num_to_keep=1, which makes Tune snapshot its
+    # experiment state often; that is cheap for a local study, so silence the warning.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    method = registry.get(spec.method)
+    fixed = checked_fixed(spec, method)
+    splits = load_data(spec)
+    prepare_storage(spec)
+    init_ray(spec)
+    trainable = trainable_for(spec, method, splits)
+    if spec.resume:
+        tuner = tune.Tuner.restore(spec.study_dir, trainable=trainable, resume_unfinished=True,
+                                   resume_errored=True)
+    else:
+        _write_spec(spec)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                metric=method.metric, mode=method.mode,
+                search_alg=make_searcher(spec, method, fixed),
+                scheduler=make_scheduler(spec, method),
+                num_samples=spec.num_samples * spec.repeats,
+                max_concurrent_trials=spec.max_concurrent,
+                reuse_actors=True,
+                trial_dirname_creator=trial_dirname),
+            run_config=run_config(spec))
+    return tuner.fit()
+
+
+def _write_spec(spec: StudySpec) -> None:
+    if is_uri(spec.study_dir):
+        import pyarrow.fs
+
+        fs, inner = pyarrow.fs.FileSystem.from_uri(spec.study_dir)
+        fs.create_dir(inner)
+        with fs.open_output_stream(f"{inner}/{SPEC_FILE}") as out:
+            out.write(spec.to_json().encode())
+        return
+    Path(spec.study_dir).mkdir(parents=True, exist_ok=True)
+    (Path(spec.study_dir) / SPEC_FILE).write_text(spec.to_json())

@@ -1,0 +1,178 @@
+"""The one training loop: device data, seeding, epochs, reports, checkpoints, test at the end.
+
+A method supplies a :class:`Task` (what one epoch, a validation pass and the final test
+mean for it); :func:`run` does everything else the same way for every method.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import ray
+import torch
+from ray import tune
+
+from study.splits import DatasetInfo, Splits
+from trainables.metrics import classification_metrics, save_predictions
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "state.pt"
+PREDICTIONS_FILE = "predictions.npz"
+#: Keys every trial reports, in the order Tune's progress table shows them.
+CORE_KEYS = ("val_acc", "val_loss", "train_loss", "epoch")
+
+
+@dataclass
+class DeviceSplits:
+    """The three splits as uint8 / int64 tensors resident on the trial's device."""
+
+    x: dict[str, torch.Tensor]
+    y: dict[str, torch.Tensor]
+    info: DatasetInfo
+    device: torch.device
+
+    @classmethod
+    def from_splits(cls, splits: Splits, device: torch.device) -> DeviceSplits:
+        parts = ("train", "val", "test")
+        return cls(
+            x={p: torch.from_numpy(getattr(splits, f"x_{p}")).to(device) for p in parts},
+            y={p: torch.from_numpy(getattr(splits, f"y_{p}")).to(device) for p in parts},
+            info=splits.info, device=device)
+
+    def images(self, part: str, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """Images of a split (or of the indexed rows) as float in [0, 1]."""
+        return self.x[part][index].float().div_(255.0)
+
+    def batches(self, part: str, batch_size: int, generator: torch.Generator
+                ) -> Iterator[torch.Tensor]:
+        """Index batches over a random permutation of the split (no DataLoader)."""
+        n = len(self.y[part])
+        order = torch.randperm(n, generator=generator).to(self.device)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]
+
+    def chunks(self, part: str, batch_size: int = 1024) -> Iterator[slice]:
+        """Contiguous slices over a split, for batched no-grad evaluation."""
+        n = len(self.y[part])
+        for start in range(0, n, batch_size):
+            yield slice(start, min(n, start + batch_size))
+
+
+class Task(Protocol):
+    """What a method must provide to the loop."""
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """Train one epoch; returns at least ``train_loss``."""
+
+    def validate(self) -> dict[str, float]:
+        """Score the validation split; returns at least ``val_loss`` and the objective."""
+
+    def test(self) -> tuple[dict[str, float], np.ndarray]:
+        """Extra test metrics and the test class scores (N × classes) of the final model."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training (models, optimisers)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+TaskFactory = Callable[[dict[str, Any], DeviceSplits, torch.Generator], Task]
+
+
+def trial_seed(config: dict[str, Any]) -> int:
+    """The study seed, offset by the repeat index when the study runs repeats."""
+    return int(config.get("seed", 0)) + 1000 * int(config.get("__trial_index__", 0))
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def placement(device: torch.device) -> dict[str, Any]:
+    """Where this trial runs: node, host, device and the GPU ids Ray assigned."""
+    info: dict[str, Any] = {"hostname": socket.gethostname(), "device": device.type}
+    if ray.is_initialized():
+        info["node_id"] = ray.get_runtime_context().get_node_id()
+        info["gpu_ids"] = ",".join(str(g) for g in ray.get_gpu_ids())
+    return info
+
+
+def pick_device() -> torch.device:
+    """CUDA when Ray gave this trial a GPU (CUDA_VISIBLE_DEVICES is set by Ray), else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
+    """Train ``make_task``'s task for ``config['max_epochs']`` epochs under Ray Tune.
+
+    Reports ``epoch`` plus the task's metrics every epoch, checkpoints every
+    ``checkpoint_every`` epochs and at the end, resumes from Tune's checkpoint, and
+    evaluates the test split once, after the last epoch.
+    """
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    generator = seed_everything(trial_seed(config))
+    if "split_ratio" in config:
+        data = data.resplit(float(config["split_ratio"]), float(config.get("val_fraction", 0.2)),
+                            int(config.get("seed", 0)))
+    device = pick_device()
+    dev = DeviceSplits.from_splits(data, device)
+    task = make_task(config, dev, generator)
+    where = placement(device)
+    max_epochs = int(config["max_epochs"])
+    every = max(1, int(config.get("checkpoint_every", 1)))
+
+    start = _restore(task, generator)
+    for epoch in range(start + 1, max_epochs + 1):
+        metrics = _ordered({"epoch": epoch, **task.train_epoch(epoch), **task.validate()})
+        last = epoch == max_epochs
+        if last:
+            metrics.update(_final_test(task, dev))
+        metrics.update(where)
+        if last or epoch % every == 0:
+            with tempfile.TemporaryDirectory() as tmp:
+                torch.save({"epoch": epoch, "task": task.state_dict(),
+                            "generator": generator.get_state()},
+                           os.path.join(tmp, CHECKPOINT_FILE))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        else:
+            tune.report(metrics)
+
+
+def _ordered(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Core keys first: Tune's progress table shows the first few metrics of a result."""
+    core = {k: metrics.pop(k) for k in CORE_KEYS if k in metrics}
+    return {**core, **metrics}
+
+
+def _restore(task: Task, generator: torch.Generator) -> int:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return 0
+    with checkpoint.as_directory() as path:
+        state = torch.load(os.path.join(path, CHECKPOINT_FILE), map_location="cpu",
+                           weights_only=False)
+    task.load_state_dict(state["task"])
+    generator.set_state(state["generator"])
+    logger.info("resumed from epoch %d", state["epoch"])
+    return int(state["epoch"])
+
+
+def _final_test(task: Task, dev: DeviceSplits) -> dict[str, float]:
+    extra, scores = task.test()
+    y_test = dev.y["test"].cpu().numpy()
+    save_predictions(os.path.join(tune.get_context().get_trial_dir(), PREDICTIONS_FILE),
+                     y_test, scores, dev.info.classes)
+    return {**classification_metrics(y_test, scores), **extra}
