@@ -4,7 +4,10 @@ Images come back as uint8 arrays N×C×H×W and labels as int64 arrays N (see `s
 Validation is carved from the training images (stratified, seeded by ``seed``) unless the set
 ships an official validation split, which is then kept as it is; official test splits are
 always kept as they are.  ``split_ratio`` (the test fraction) applies only to sets without an
-official test split.  Nothing is downloaded unless ``download=True`` (``--download``).
+official test split.  Nothing is downloaded unless ``download=True`` (``--download``); when a
+download fails but the expected files are there (e.g. a subset whose MD5 differs from the
+official files), they are used with a warning.  Missing files, a failed download or unreadable
+files raise a one-line `StudyError` naming the directory and the files expected there.
 
 Dataset names (``DATASETS``) and the files each one expects under ``data_dir``:
 
@@ -35,7 +38,7 @@ Dataset names (``DATASETS``) and the files each one expects under ``data_dir``:
     are read by the same torchvision code but only checked for presence (subclass
     ``_PresentCIFAR10``); an MD5 mismatch is logged as a warning, not an error, so subsets or
     re-packed copies still load.  With ``download=True`` torchvision's own MD5 check applies
-    and mismatching files are downloaded again.
+    and mismatching files are downloaded again (if that fails, they are used with a warning).
 
 MedMNIST 2D flags (``pathmnist``, ``dermamnist``, ``octmnist``, ``pneumoniamnist``,
 ``retinamnist``, ``breastmnist``, ``bloodmnist``, ``tissuemnist``, ``organamnist``,
@@ -75,6 +78,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
+import numbers
 import os
 import pickle
 import zipfile
@@ -90,6 +94,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from PIL import Image
+from sklearn.datasets import load_digits
 from torchvision.datasets.utils import check_md5, extract_archive
 
 from study.errors import StudyError
@@ -137,9 +142,11 @@ def load(name: str, data_dir: str | Path | None = None, *, split_ratio: float = 
     for label, fraction in (("split_ratio", split_ratio), ("val_fraction", val_fraction)):
         if not 0.0 < fraction < 1.0:
             raise StudyError(f"{label} must be between 0 and 1 (exclusive), got {fraction}")
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
-                                   or image_size < 1):
-        raise StudyError(f"image_size must be a positive integer, got {image_size!r}")
+    if image_size is not None:
+        if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) \
+                or image_size < 1:
+            raise StudyError(f"image_size must be a positive integer, got {image_size!r}")
+        image_size = int(image_size)
 
     if key == "digits":
         splits = _digits(split_ratio, val_fraction, seed, image_size)
@@ -187,8 +194,6 @@ def _data_dir(key: str, data_dir: str | Path | None, download: bool) -> Path:
 
 def _digits(split_ratio: float, val_fraction: float, seed: int,
             image_size: int | None) -> Splits:
-    from sklearn.datasets import load_digits
-
     bunch = load_digits()
     x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     x = _resize(x, image_size)
@@ -232,7 +237,7 @@ def _torchvision(key: str, root: Path, val_fraction: float, seed: int, download:
     cls = getattr(torchvision.datasets, _TORCHVISION[key])
     folder, names = _torchvision_files(key, root)
     if download:
-        with _download_errors(key, folder):
+        with _download_errors(key, folder, names):
             cls(str(root), train=True, download=True)
     if key == "cifar10":
         cls = _PresentCIFAR10
@@ -243,7 +248,7 @@ def _torchvision(key: str, root: Path, val_fraction: float, seed: int, download:
     with _read_errors(key, folder):
         train, test = cls(str(root), train=True), cls(str(root), train=False)
     if key == "cifar10":
-        if not download and (bad := _cifar_md5_mismatches(folder)):
+        if bad := _cifar_md5_mismatches(folder):
             log.warning("cifar10: %s in %s differ from the official CIFAR-10 files (MD5); "
                         "loading them anyway", ", ".join(bad), folder)
         x_train = np.ascontiguousarray(train.data.transpose(0, 3, 1, 2))
@@ -296,8 +301,8 @@ def _medmnist(flag: str, root: Path, download: bool, image_size: int | None,
     size_flag = "" if size == 28 else f"_{size}"  # medmnist's own file naming
     file = f"{flag}{size_flag}.npz"
     if download:
-        with _download_errors(flag, root, extra=f"or fetch {info['url' + size_flag]} "
-                                                 f"into that directory yourself"):
+        with _download_errors(flag, root, [file], extra=f"or fetch {info['url' + size_flag]} "
+                                                         f"into that directory yourself"):
             cls(split="train", root=str(root), download=True, size=size)
     _require_files(flag, root, [file])
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -397,16 +402,21 @@ def _gray(x: np.ndarray, grayscale: bool) -> np.ndarray:
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)[:, None]
 
 
-def _resize(x: np.ndarray, size: int | None, chunk: int = 1024) -> np.ndarray:
-    """Resize N×C×H×W uint8 images to size×size (bilinear, antialiased), chunk by chunk."""
+def _resize(x: np.ndarray, size: int | None, chunk: int = 2048) -> np.ndarray:
+    """Resize N×C×H×W uint8 images to size×size (bilinear, antialiased), chunk by chunk.
+
+    torch interpolates uint8 directly (the fast path torchvision's resize uses), rounding to
+    the nearest value; channels-last memory makes it faster still.
+    """
     if size is None or x.shape[2:] == (size, size):
         return x
     out = np.empty((len(x), x.shape[1], size, size), dtype=np.uint8)
     for start in range(0, len(x), chunk):
-        part = torch.from_numpy(x[start:start + chunk]).float()
+        part = torch.from_numpy(x[start:start + chunk]).contiguous(
+            memory_format=torch.channels_last)
         part = F.interpolate(part, size=(size, size), mode="bilinear", align_corners=False,
                              antialias=True)
-        out[start:start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8).numpy()
+        out[start:start + chunk] = part.numpy()
     return out
 
 
@@ -426,12 +436,20 @@ def _require_files(key: str, folder: Path, names: list[str], note: str = "") -> 
 
 
 @contextlib.contextmanager
-def _download_errors(key: str, folder: Path, extra: str = "") -> Iterator[None]:
-    """Translate a failed download into a one-line StudyError."""
+def _download_errors(key: str, folder: Path, names: list[str], extra: str = "") -> Iterator[None]:
+    """A failed download: a one-line StudyError, or a warning when the files are there anyway.
+
+    The files can be there but rejected by the downloader (their MD5 differs from the
+    official files, as for subsets); they are then read as when not downloading.
+    """
     try:
         yield
     except _DOWNLOAD_FAILED as e:
         log.debug("%s: download failed", key, exc_info=True)
+        if all((folder / n).is_file() for n in names):
+            log.warning("%s: download into %s failed (%s); using the files already there",
+                        key, folder, _one_line(e))
+            return
         raise StudyError(f"{key}: download into {folder} failed ({_one_line(e)}); check the "
                          f"connection {extra or 'or place the files there yourself'}") from e
 

@@ -32,8 +32,11 @@ def is_uri(path: str) -> bool:
     return "://" in path
 
 
-def prepare_storage(spec: StudySpec) -> None:
-    """Resolve local storage to an absolute path and enforce the existing-directory rules."""
+def check_storage(spec: StudySpec) -> None:
+    """Resolve local storage to an absolute path and enforce the existing-directory rules.
+
+    Deletes nothing: :func:`clear_for_overwrite` does, once everything else has passed.
+    """
     if not is_uri(spec.storage):
         spec.storage = str(Path(spec.storage).expanduser().resolve())
     exists = _exists(spec.study_dir)
@@ -52,7 +55,13 @@ def prepare_storage(spec: StudySpec) -> None:
     if not any((study_dir / m).exists() for m in STUDY_MARKERS):
         raise StudyError(f"--overwrite: {study_dir} does not look like a study directory; "
                          "refusing to delete it")
-    shutil.rmtree(study_dir)
+
+
+def clear_for_overwrite(spec: StudySpec) -> None:
+    """Delete the earlier study of the same name (``--overwrite``, already checked)."""
+    if spec.overwrite and not spec.resume and Path(spec.study_dir).exists():
+        logger.info("--overwrite: deleting the earlier study %s", spec.study_dir)
+        shutil.rmtree(spec.study_dir)
 
 
 def _exists(path: str) -> bool:
@@ -73,15 +82,20 @@ def load_data(spec: StudySpec) -> Splits:
 
 def config_constants(spec: StudySpec, method: registry.Method) -> dict[str, Any]:
     """Values every trial's config carries besides the sampled ones."""
-    defaults = method.space_module().DEFAULTS
-    return {**defaults, "max_epochs": spec.max_epochs, "seed": spec.seed,
+    return {**method_defaults(method), "max_epochs": spec.max_epochs, "seed": spec.seed,
             "val_fraction": spec.val_fraction}
+
+
+def method_defaults(method: registry.Method) -> dict[str, Any]:
+    """Non-searched config keys a method's trainable reads, with their defaults."""
+    from trainables.loop import LOOP_DEFAULTS
+
+    return {**LOOP_DEFAULTS, **method.space_module().DEFAULTS}
 
 
 def checked_fixed(spec: StudySpec, method: registry.Method) -> dict[str, Any]:
     """The spec's ``--set`` values validated against the method's space and defaults."""
-    module = method.space_module()
-    return check_fixed(space_function(spec, method), spec.fixed, module.DEFAULTS)
+    return check_fixed(space_function(spec, method), spec.fixed, method_defaults(method))
 
 
 def space_function(spec: StudySpec, method: registry.Method) -> Any:
@@ -155,11 +169,15 @@ def fit(spec: StudySpec) -> tune.ResultGrid:
     # Every trial checkpoints each epoch with num_to_keep=1, which makes Tune snapshot its
     # experiment state often; that is cheap for a local study, so silence the warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # TensorBoard tags cannot hold "@": tensorboardX logs val_acc@5 as val_acc_5 and warns
+    # once per tag and trial. The mapping is documented in the README; keep the log clean.
+    logging.getLogger("tensorboardX.summary").setLevel(logging.ERROR)
     method = registry.get(spec.method)
     fixed = checked_fixed(spec, method)
+    check_storage(spec)
     splits = load_data(spec)
-    prepare_storage(spec)
     init_ray(spec)
+    clear_for_overwrite(spec)
     trainable = trainable_for(spec, method, splits)
     if spec.resume:
         tuner = tune.Tuner.restore(spec.study_dir, trainable=trainable, resume_unfinished=True,

@@ -433,10 +433,20 @@ def test_failed_download_is_one_line(tmp_path: Path, no_network: list[str], name
     assert "offline" in message or "failed" in message
 
 
-def test_download_with_files_present_uses_them(tmp_path: Path, no_network: list[str]) -> None:
+def test_download_with_files_present_uses_them(tmp_path: Path, no_network: list[str],
+                                               caplog: pytest.LogCaptureFixture) -> None:
     _write_mnist(tmp_path, "MNIST")
     _write_medmnist(tmp_path, "breastmnist", channels=1, classes=2)
+    _write_cifar(tmp_path)
     assert data.load("mnist", tmp_path, download=True).sizes()["test"] == 20
     assert no_network == []  # MNIST: present files are not fetched again
-    with pytest.raises(StudyError, match="download"):
-        data.load("breastmnist", tmp_path, download=True)  # MD5 differs -> medmnist refetches
+    with caplog.at_level(logging.WARNING, logger="study.data"):
+        # MD5s differ from the official files: a fetch is tried, fails, the files are used
+        assert data.load("breastmnist", tmp_path, download=True).sizes()["test"] == 24
+        assert data.load("cifar10", tmp_path, download=True).sizes()["test"] == 20
+    assert len(no_network) == 2
+    assert caplog.text.count("using the files already there") == 2
+
+
+def test_numpy_image_size() -> None:
+    assert data.load("digits", image_size=np.int64(12)).info.size == (12, 12)

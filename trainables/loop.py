@@ -11,6 +11,7 @@ import os
 import random
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,6 +30,8 @@ CHECKPOINT_FILE = "state.pt"
 PREDICTIONS_FILE = "predictions.npz"
 #: Keys every trial reports, in the order Tune's progress table shows them.
 CORE_KEYS = ("val_acc", "val_loss", "train_loss", "epoch")
+#: Config keys the loop reads for every method (fixable with ``--set``).
+LOOP_DEFAULTS: dict[str, Any] = {"checkpoint_every_s": 30.0}
 
 
 @dataclass
@@ -118,11 +121,13 @@ def pick_device() -> torch.device:
 def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
     """Train ``make_task``'s task for ``config['max_epochs']`` epochs under Ray Tune.
 
-    Reports ``epoch`` plus the task's metrics every epoch, checkpoints every
-    ``checkpoint_every`` epochs and at the end, resumes from Tune's checkpoint, and
-    evaluates the test split once, after the last epoch.
+    Reports ``epoch`` plus the task's metrics every epoch, checkpoints at the end and
+    whenever ``checkpoint_every_s`` seconds passed since the last one (ASHA stops trials
+    rather than pausing them, so checkpoints only serve fault tolerance and the analysis),
+    resumes from Tune's checkpoint, and evaluates the test split once, after the last epoch.
     """
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
     generator = seed_everything(trial_seed(config))
     if "split_ratio" in config:
         data = data.resplit(float(config["split_ratio"]), float(config.get("val_fraction", 0.2)),
@@ -132,7 +137,8 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
     task = make_task(config, dev, generator)
     where = placement(device)
     max_epochs = int(config["max_epochs"])
-    every = max(1, int(config.get("checkpoint_every", 1)))
+    every_s = float(config.get("checkpoint_every_s", LOOP_DEFAULTS["checkpoint_every_s"]))
+    last_save = time.monotonic()
 
     start = _restore(task, generator)
     for epoch in range(start + 1, max_epochs + 1):
@@ -141,7 +147,8 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
         if last:
             metrics.update(_final_test(task, dev))
         metrics.update(where)
-        if last or epoch % every == 0:
+        if last or time.monotonic() - last_save >= every_s:
+            last_save = time.monotonic()
             with tempfile.TemporaryDirectory() as tmp:
                 torch.save({"epoch": epoch, "task": task.state_dict(),
                             "generator": generator.get_state()},

@@ -1,0 +1,28 @@
+"""Shared fixtures: one local Ray for the in-process studies of the whole session."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A 2-CPU local Ray shared by all in-process study tests."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess:
+    """``python -m study.run ARGS`` in a subprocess, output captured."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "study.run", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd or ROOT, env=env)

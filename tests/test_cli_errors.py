@@ -1,0 +1,71 @@
+"""Errors a user can cause: one line on stderr, exit code 2, nothing deleted or overwritten."""
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["no_such_method"], ["unknown method", "vae_knn"]),
+    (["vae_knn", "--dataset", "imagenet22k"], ["unknown dataset"]),
+    (["vae_knn", "--set", "latent_dim=-3"], ["latent_dim=-3", "outside"]),
+    (["vae_knn", "--set", "arch=resnet"], ["arch", "not one of"]),
+    (["vae_knn", "--set", "wings=2"], ["wings", "not a parameter"]),
+    (["vae_knn", "--preset", "report999"], ["report999", "report004"]),
+    (["vae_knn", "--num-samples", "0"], ["--num-samples"]),
+    (["vae_knn", "--resume"], ["--resume needs --name"]),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, fragments):
+    proc = run_cli(*args, "--storage", str(tmp_path))
+    assert_one_line_error(proc, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_dir_offline_names_the_directory(tmp_path):
+    missing = tmp_path / "nowhere"
+    proc = run_cli("vae_knn", "--dataset", "mnist", "--data-dir", str(missing),
+                   "--storage", str(tmp_path / "st"))
+    assert_one_line_error(proc, str(missing))
+    assert not (tmp_path / "st").exists()
+
+
+def test_bad_config_file_is_one_line(tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_text("method: vae_knn\nnum-samples: [oops\n")
+    assert_one_line_error(run_cli("--config", str(config)), "not valid YAML")
+    config.write_text("method: vae_knn\nwarp: 9\n")
+    assert_one_line_error(run_cli("--config", str(config)), "unknown option 'warp'")
+
+
+def test_existing_study_is_not_overwritten(tmp_path):
+    study = tmp_path / "mine"
+    study.mkdir()
+    (study / "study.json").write_text("precious")
+    (study / "result.json").write_text("earlier results")
+    proc = run_cli("vae_knn", "--storage", str(tmp_path), "--name", "mine")
+    assert_one_line_error(proc, "exists", "--resume", "--overwrite")
+    assert (study / "study.json").read_text() == "precious"
+    assert (study / "result.json").read_text() == "earlier results"
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_study(tmp_path):
+    other = tmp_path / "thesis"
+    other.mkdir()
+    (other / "chapter1.tex").write_text("years of work")
+    proc = run_cli("vae_knn", "--storage", str(tmp_path), "--name", "thesis", "--overwrite")
+    assert_one_line_error(proc, "does not look like a study")
+    assert (other / "chapter1.tex").read_text() == "years of work"
+
+
+def test_resume_of_a_missing_study(tmp_path):
+    proc = run_cli("vae_knn", "--storage", str(tmp_path), "--name", "ghost", "--resume")
+    assert_one_line_error(proc, "ghost")
