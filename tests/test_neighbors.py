@@ -21,7 +21,7 @@ def codes():
 
 
 def test_every_k_matches_scikit_learn(codes):
-    x_tr, y_tr, x_q, y_q = codes
+    x_tr, y_tr, x_q, _ = codes
     ks = list(range(1, 51))
     labels = neighbors.nearest_labels(torch.tensor(x_tr), torch.tensor(y_tr), torch.tensor(x_q),
                                       max(ks))

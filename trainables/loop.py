@@ -13,7 +13,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -151,7 +151,7 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
             last_save = time.monotonic()
             with tempfile.TemporaryDirectory() as tmp:
                 torch.save({"epoch": epoch, "task": task.state_dict(),
-                            "generator": generator.get_state()},
+                            "generator": generator.get_state(), "info": asdict(dev.info)},
                            os.path.join(tmp, CHECKPOINT_FILE))
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         else:
