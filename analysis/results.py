@@ -1,0 +1,356 @@
+"""A study's results directory -> tidy pandas frames (no Ray needed, killed studies welcome).
+
+:func:`load` reads ``study.json`` and every trial directory (``params.json``, ``result.json``
+or ``progress.csv``) into a :class:`Study`:
+
+- ``trials``: one row per trial: ``trial_id``, ``status`` (completed / stopped / failed /
+  incomplete), ``epochs``, ``compute_s``, ``repeat``, the config values under their own names
+  and the metrics of the trial's last reported epoch (``val_acc``, ``test_f1``, ...);
+- ``epochs``: one row per trial and epoch with every scalar metric;
+- ``problems``: one line per unreadable or half-written file (reported, never fatal).
+
+A trial is *completed* when it ran all ``max_epochs`` epochs, *stopped* when it ended on one of
+ASHA's rungs (stopped early by the scheduler), *failed* when Ray left an ``error.txt`` and it
+did not complete, and *incomplete* otherwise (pending or killed with the study).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from study.errors import StudyError
+
+logger = logging.getLogger(__name__)
+
+SPEC_FILE = "study.json"
+PREDICTIONS_FILE = "predictions.npz"
+CHECKPOINT_FILE = "state.pt"
+#: Config keys every trial carries that are never searched (loop and spec constants).
+CONSTANT_KEYS = ("max_epochs", "seed", "val_fraction", "checkpoint_every_s", "k_max")
+REPEAT_KEY = "__trial_index__"
+#: Per-epoch keys that are bookkeeping, not metrics.
+BOOKKEEPING = ("hostname", "node_id", "device", "gpu_ids", "timestamp", "checkpoint_dir_name",
+               "done", "trial_id", "date", "pid", "node_ip", "time_since_restore",
+               "iterations_since_restore", "training_iteration", "time_this_iter_s",
+               "time_total_s", "should_checkpoint")
+TEST_METRICS = ("test_acc", "test_precision", "test_recall", "test_f1", "test_auc")
+STATUSES = ("completed", "stopped", "failed", "incomplete")
+
+
+@dataclass
+class Study:
+    """Everything the analysis knows about one study, read from its directory."""
+
+    path: Path
+    spec: dict[str, Any]
+    metric: str
+    mode: str
+    trials: pd.DataFrame
+    epochs: pd.DataFrame
+    params: list[str]
+    constants: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        return str(self.spec.get("method", "?"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.spec.get("dataset", "?"))
+
+    @property
+    def max_epochs(self) -> int:
+        return int(self.spec.get("max_epochs") or self.trials["epochs"].max() or 0)
+
+    @property
+    def repeats(self) -> int:
+        """Seeds per configuration (1 unless the study ran with ``--repeats``)."""
+        return int(self.spec.get("repeats") or 1)
+
+    @property
+    def maximize(self) -> bool:
+        return self.mode == "max"
+
+    def ranked(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Trials (or ``frame``) with an objective, best first."""
+        frame = self.trials if frame is None else frame
+        frame = frame[frame[self.metric].notna()] if self.metric in frame else frame.iloc[:0]
+        return frame.sort_values(self.metric, ascending=not self.maximize, kind="stable")
+
+    def best_trial(self) -> pd.Series | None:
+        """Selection on validation: the best final objective among completed trials (those
+        with test metrics when any have them); None when no trial completed."""
+        done = self.trials[self.trials["status"] == "completed"]
+        if "test_acc" in done and done["test_acc"].notna().any():
+            done = done[done["test_acc"].notna()]
+        ranked = self.ranked(done)
+        return None if ranked.empty else ranked.iloc[0]
+
+    def trial_dir(self, trial_id: str) -> Path:
+        row = self.trials.set_index("trial_id").loc[trial_id]
+        return self.path / str(row["dir"])
+
+    def predictions(self, trial_id: str) -> dict[str, np.ndarray] | None:
+        """``y_true``, ``scores`` and ``classes`` of a completed trial's test split."""
+        path = self.trial_dir(trial_id) / PREDICTIONS_FILE
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+
+    def checkpoint(self, trial_id: str) -> Path | None:
+        """The trial's latest ``checkpoint_*/state.pt``, if any."""
+        found = sorted(self.trial_dir(trial_id).glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
+        return found[-1] if found else None
+
+    def config(self, trial_id: str) -> dict[str, Any]:
+        """A trial's full config (searched values and constants)."""
+        row = self.trials.set_index("trial_id").loc[trial_id]
+        keys = [*self.params, *self.constants, REPEAT_KEY]
+        out = {**self.constants}
+        out.update({k: _plain(row[k]) for k in keys if k in row and not _missing(row[k])})
+        return out
+
+
+def load(study_dir: str | Path) -> Study:
+    """Read a study's results directory (StudyError when it is not one or holds no trials)."""
+    path = Path(study_dir).expanduser()
+    if not path.is_dir():
+        raise StudyError(f"{path}: no such directory")
+    spec = _read_spec(path)
+    trial_dirs = sorted(d for d in path.iterdir() if d.is_dir() and _looks_like_trial(d))
+    if not spec and not trial_dirs:
+        raise StudyError(f"{path}: no {SPEC_FILE} and no trial directories; "
+                         "is this a study directory?")
+    if not trial_dirs:
+        raise StudyError(f"{path}: the study has no trials yet")
+    metric, mode, grace = _objective(spec)
+    problems: list[str] = []
+    if not spec:
+        problems.append(f"{SPEC_FILE} missing: objective assumed to be {metric} ({mode})")
+    records, epoch_frames = [], []
+    for d in trial_dirs:
+        record, epochs = _read_trial(d, problems)
+        records.append(record)
+        if not epochs.empty:
+            epoch_frames.append(epochs)
+    configs = pd.DataFrame([r.pop("config") for r in records])
+    trials = pd.DataFrame(records)
+    max_epochs = int(spec.get("max_epochs") or _max_epochs(configs, trials))
+    scheduler = spec.get("scheduler") or ("fifo" if int(spec.get("repeats") or 1) > 1 else "asha")
+    rungs = asha_rungs(grace, max_epochs) if scheduler == "asha" else set()
+    trials["status"] = [_status(r, max_epochs, rungs) for r in records]
+    params, constants = _split_config(configs)
+    config_cols = [c for c in configs.columns if c not in trials.columns]
+    trials = pd.concat([trials, configs[config_cols]], axis=1)
+    if REPEAT_KEY in trials:
+        trials["repeat"] = trials[REPEAT_KEY]
+    epochs = (pd.concat(epoch_frames, ignore_index=True) if epoch_frames
+              else pd.DataFrame(columns=["trial_id", "epoch"]))
+    for p in problems:
+        logger.warning("%s: %s", path.name, p)
+    return Study(path=path, spec=spec, metric=metric, mode=mode, trials=trials, epochs=epochs,
+                 params=params, constants=constants, problems=problems)
+
+
+def asha_rungs(grace_period: int, max_epochs: int, reduction_factor: int = 3) -> set[int]:
+    """Epochs at which ASHA (as ``study.launch`` configures it) may stop a trial."""
+    rungs, r = set(), max(1, min(grace_period, max_epochs))
+    while r < max_epochs:
+        rungs.add(r)
+        r *= reduction_factor
+    return rungs
+
+
+def config_key(study: Study) -> list[str]:
+    """Columns that identify a configuration: the searched values (not seed nor repeat)."""
+    return [p for p in study.params if p not in (REPEAT_KEY, "seed")]
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    file = path / SPEC_FILE
+    if not file.is_file():
+        return {}
+    try:
+        spec = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise StudyError(f"{file}: unreadable ({err})") from None
+    if not isinstance(spec, dict):
+        raise StudyError(f"{file}: not a study spec")
+    return spec
+
+
+def _objective(spec: dict[str, Any]) -> tuple[str, str, int]:
+    """(metric, mode, ASHA grace period) of the study's method; val_acc / max if unknown."""
+    try:
+        from study import registry
+
+        method = registry.get(str(spec.get("method")))
+        return method.metric, method.mode, method.grace_period
+    except StudyError:
+        return "val_acc", "max", 3
+
+
+def _looks_like_trial(d: Path) -> bool:
+    return any((d / f).exists() for f in ("params.json", "result.json", "progress.csv"))
+
+
+def _read_trial(d: Path, problems: list[str]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One trial directory -> (record with config, per-epoch frame)."""
+    trial_id = d.name.rsplit("_", 1)[-1]
+    rows_json, bad = _read_result_json(d / "result.json", problems)
+    rows_csv = _read_progress_csv(d / "progress.csv", problems)
+    rows = rows_json if len(rows_json) >= len(rows_csv) else rows_csv
+    if rows is rows_csv and rows_csv and (d / "result.json").exists():
+        problems.append(f"{d.name}: result.json has fewer rows than progress.csv; "
+                        "using progress.csv")
+    config = _read_params(d / "params.json", problems)
+    if not config:
+        config = next((r["config"] for r in reversed(rows_json)
+                       if isinstance(r.get("config"), dict)), {})
+    record: dict[str, Any] = {"trial_id": trial_id, "dir": d.name, "config": config,
+                              "error": (d / "error.txt").exists(), "rows": len(rows),
+                              "bad_lines": bad}
+    if not rows:
+        problems.append(f"{d.name}: no results reported")
+        record.update(epochs=0, compute_s=0.0)
+        return record, pd.DataFrame()
+    epochs = pd.DataFrame([{k: v for k, v in r.items() if _scalar(v)} for r in rows])
+    if "epoch" not in epochs:
+        epochs["epoch"] = epochs.get("training_iteration", pd.Series(range(1, len(epochs) + 1)))
+    epochs = epochs.drop_duplicates("epoch", keep="last").sort_values("epoch", kind="stable")
+    epochs = epochs.drop(columns=[c for c in ("trial_id", "config") if c in epochs])
+    epochs.insert(0, "trial_id", trial_id)
+    last = epochs.iloc[-1]
+    record["epochs"] = int(last["epoch"])
+    record["compute_s"] = float(_time_total(epochs))
+    record["hostname"] = last.get("hostname")
+    record["device"] = last.get("device")
+    for key, value in last.items():
+        if key in ("trial_id", "epoch", *BOOKKEEPING) or key in record:
+            continue
+        record[key] = _number(value)
+    return record, epochs.reset_index(drop=True)
+
+
+def _read_result_json(file: Path, problems: list[str]) -> tuple[list[dict[str, Any]], int]:
+    """Rows of ``result.json`` (one JSON object a line); unreadable lines are counted."""
+    if not file.is_file():
+        return [], 0
+    rows, bad = [], 0
+    try:
+        text = file.read_text(errors="replace")
+    except OSError as err:
+        problems.append(f"{file.parent.name}: result.json unreadable ({err})")
+        return [], 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad += 1
+    if bad:
+        problems.append(f"{file.parent.name}: result.json has {bad} unreadable line(s) "
+                        "(half-written?)")
+    return rows, bad
+
+
+def _read_progress_csv(file: Path, problems: list[str]) -> list[dict[str, Any]]:
+    if not file.is_file() or file.stat().st_size == 0:
+        return []
+    try:
+        frame = pd.read_csv(file, on_bad_lines="skip")
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        problems.append(f"{file.parent.name}: progress.csv unreadable ({err})")
+        return []
+    if "epoch" in frame:  # a half-written last line parses with missing values
+        frame = frame[pd.to_numeric(frame["epoch"], errors="coerce").notna()]
+    return [{k: v for k, v in r.items() if not _missing(v)} for r in frame.to_dict("records")]
+
+
+def _read_params(file: Path, problems: list[str]) -> dict[str, Any]:
+    if not file.is_file():
+        problems.append(f"{file.parent.name}: params.json missing")
+        return {}
+    try:
+        params = json.loads(file.read_text())
+    except (OSError, ValueError):
+        problems.append(f"{file.parent.name}: params.json unreadable")
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def _status(record: dict[str, Any], max_epochs: int, rungs: set[int]) -> str:
+    epochs = int(record.get("epochs") or 0)
+    if epochs >= max_epochs and epochs > 0:
+        return "completed"
+    if record["error"]:
+        return "failed"
+    if epochs in rungs and not record["bad_lines"]:
+        return "stopped"
+    return "incomplete"
+
+
+def _split_config(configs: pd.DataFrame) -> tuple[list[str], dict[str, Any]]:
+    """Searched parameters (values that vary across trials) and constants (all the rest)."""
+    params, constants = [], {}
+    for col in configs.columns:
+        values = configs[col].dropna()
+        if col == REPEAT_KEY:
+            continue
+        hashable = values.map(lambda v: json.dumps(v, sort_keys=True, default=str))
+        if col not in CONSTANT_KEYS and hashable.nunique() > 1:
+            params.append(col)
+        elif len(values):
+            constants[col] = _plain(values.iloc[0])
+    return params, constants
+
+
+def _max_epochs(configs: pd.DataFrame, trials: pd.DataFrame) -> int:
+    if "max_epochs" in configs and configs["max_epochs"].notna().any():
+        return int(configs["max_epochs"].max())
+    return int(trials["epochs"].max() or 0)
+
+
+def _time_total(epochs: pd.DataFrame) -> float:
+    if "time_total_s" in epochs and pd.notna(epochs["time_total_s"].iloc[-1]):
+        return float(epochs["time_total_s"].iloc[-1])
+    if "time_this_iter_s" in epochs:
+        return float(pd.to_numeric(epochs["time_this_iter_s"], errors="coerce").sum())
+    return 0.0
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool, int, float, np.generic))
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return value
+    if isinstance(value, (int, float, np.number)):
+        return float(value)
+    return value
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars (for JSON and torch constructors)."""
+    return value.item() if isinstance(value, np.generic) else value

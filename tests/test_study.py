@@ -1,0 +1,116 @@
+"""Real small Tune studies of vae_knn on digits, run in-process through the CLI's main()."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from study.run import main
+
+CORE = ["epoch", "train_loss", "val_loss", "recon_loss", "kl", "val_acc"]
+K_GRID = ["val_acc@1", "val_acc@3", "val_acc@5", "val_acc@10", "val_acc@15", "val_acc@25",
+          "val_acc@35", "val_acc@50"]
+TEST = ["test_acc", "test_f1", "test_precision", "test_recall", "test_auc"]
+
+
+def trial_dirs(study: Path) -> list[Path]:
+    return sorted(p for p in study.iterdir() if p.is_dir() and (p / "params.json").exists())
+
+
+def results(trial: Path) -> list[dict]:
+    return [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def study(ray_local, tmp_path_factory):
+    storage = tmp_path_factory.mktemp("studies")
+    rc = main(["vae_knn", "--num-samples", "3", "--max-epochs", "3", "--storage", str(storage),
+               "--name", "spine", "--set", "latent_dim=8", "--set", "k_max=25",
+               "--scheduler", "fifo", "--no-report"])
+    assert rc == 0
+    return storage / "spine"
+
+
+def test_every_trial_reports_the_core_keys_each_epoch(study):
+    trials = trial_dirs(study)
+    assert len(trials) == 3
+    for trial in trials:
+        progress = pd.read_csv(trial / "progress.csv")
+        assert progress["epoch"].tolist() == [1, 2, 3]
+        for key in [*CORE, *K_GRID[:6], "time_this_iter_s", "hostname", "device"]:
+            assert key in progress.columns, key
+        assert "val_acc@35" not in progress.columns  # above k_max=25
+        assert progress["val_acc"].between(0, 1).all()
+
+
+def test_final_report_has_test_metrics_and_predictions(study):
+    for trial in trial_dirs(study):
+        last = results(trial)[-1]
+        for key in TEST:
+            assert 0.0 <= last[key] <= 1.0, key
+        saved = np.load(trial / "predictions.npz")
+        assert saved["scores"].shape == (360, 10)
+        assert (saved["scores"].argmax(1) == saved["y_true"]).mean() == pytest.approx(
+            last["test_acc"])
+        assert all("test_acc" not in r for r in results(trial)[:-1])
+
+
+def test_fixed_values_reach_every_trial_and_searched_ones_vary(study):
+    configs = [json.loads((t / "params.json").read_text()) for t in trial_dirs(study)]
+    assert {c["latent_dim"] for c in configs} == {8}
+    assert {c["k_max"] for c in configs} == {25}
+    assert len({c["lr"] for c in configs}) == 3
+    assert {c["max_epochs"] for c in configs} == {3}
+
+
+def test_study_json_records_the_spec(study):
+    spec = json.loads((study / "study.json").read_text())
+    assert spec["method"] == "vae_knn" and spec["fixed"] == {"latent_dim": 8, "k_max": 25}
+
+
+def test_tensorboard_has_curves_and_hparams(study):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    for trial in trial_dirs(study):
+        acc = EventAccumulator(str(trial))
+        acc.Reload()
+        scalars = acc.Tags()["scalars"]
+        assert "ray/tune/val_acc" in scalars and "ray/tune/train_loss" in scalars
+        assert len(acc.Scalars("ray/tune/val_acc")) == 3
+        content = acc.PluginTagToContent("hparams")
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            content["_hparams_/session_start_info"]).session_start_info
+        assert {"latent_dim", "lr", "arch", "n_neighbors"} <= set(start.hparams)
+        assert start.hparams["latent_dim"].number_value == 8
+        experiment = plugin_data_pb2.HParamsPluginData.FromString(
+            content["_hparams_/experiment"]).experiment
+        metrics = {m.name.tag for m in experiment.metric_infos}
+        assert "ray/tune/val_acc" in metrics and "ray/tune/test_acc" in metrics
+
+
+def test_repeats_run_every_configuration_with_each_seed(ray_local, tmp_path, capsys):
+    rc = main(["vae_knn", "--num-samples", "2", "--repeats", "2", "--max-epochs", "2",
+               "--storage", str(tmp_path), "--name", "rep", "--no-report"])
+    assert rc == 0
+    configs = [json.loads((t / "params.json").read_text()) for t in trial_dirs(tmp_path / "rep")]
+    assert len(configs) == 4
+    groups: dict[str, set[int]] = {}
+    for c in configs:
+        key = json.dumps({k: v for k, v in c.items() if k != "__trial_index__"}, sort_keys=True)
+        groups.setdefault(key, set()).add(c["__trial_index__"])
+    assert list(groups.values()) == [{0, 1}, {0, 1}]
+    out = capsys.readouterr().out
+    assert "tensorboard --logdir" in out and str(tmp_path / "rep") in out
+
+
+def test_preset_reproduces_the_reports_grid(ray_local, tmp_path):
+    rc = main(["vae_knn", "--preset", "report004", "--num-samples", "2", "--max-epochs", "1",
+               "--storage", str(tmp_path), "--name", "grid", "--no-report"])
+    assert rc == 0
+    for trial in trial_dirs(tmp_path / "grid"):
+        config = json.loads((trial / "params.json").read_text())
+        assert config["latent_dim"] in (40, 50, 70, 90)
+        assert config["n_neighbors"] in (5, 10, 15, 25, 35, 50)
