@@ -16,6 +16,8 @@ did not complete, and *incomplete* otherwise (pending or killed with the study).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
@@ -86,12 +88,29 @@ class Study:
         frame = frame[frame[self.metric].notna()] if self.metric in frame else frame.iloc[:0]
         return frame.sort_values(self.metric, ascending=not self.maximize, kind="stable")
 
-    def best_trial(self) -> pd.Series | None:
-        """Selection on validation: the best final objective among completed trials (those
-        with test metrics when any have them); None when no trial completed."""
+    def completed(self) -> pd.DataFrame:
+        """Trials that ran all epochs (those with test metrics when any have them)."""
         done = self.trials[self.trials["status"] == "completed"]
         if "test_acc" in done and done["test_acc"].notna().any():
             done = done[done["test_acc"].notna()]
+        return done
+
+    def best_trial(self) -> pd.Series | None:
+        """Selection on validation: the best final objective among completed trials; with
+        repeats, the best seed of the configuration with the best mean over its completed
+        seeds. None when no trial completed."""
+        done = self.completed()
+        if self.repeats > 1 and not done.empty:
+            key = config_key(self)
+            if key:
+                means = done.groupby(key, dropna=False, sort=False)[self.metric].mean()
+                best = means.idxmax() if self.maximize else means.idxmin()
+                best = best if isinstance(best, tuple) else (best,)
+                mask = np.ones(len(done), dtype=bool)
+                for col, value in zip(key, best):
+                    mask &= (done[col] == value).to_numpy() | (
+                        done[col].isna().to_numpy() & bool(_missing(value)))
+                done = done[mask]
         ranked = self.ranked(done)
         return None if ranked.empty else ranked.iloc[0]
 
@@ -143,8 +162,12 @@ def load(study_dir: str | Path) -> Study:
         records.append(record)
         if not epochs.empty:
             epoch_frames.append(epochs)
-    configs = pd.DataFrame([r.pop("config") for r in records])
+    configs = pd.DataFrame([{k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                             for k, v in r.pop("config").items()} for r in records],
+                           index=range(len(records)))
     trials = pd.DataFrame(records)
+    if metric not in trials:
+        trials[metric] = np.nan
     max_epochs = int(spec.get("max_epochs") or _max_epochs(configs, trials))
     scheduler = spec.get("scheduler") or ("fifo" if int(spec.get("repeats") or 1) > 1 else "asha")
     rungs = asha_rungs(grace, max_epochs) if scheduler == "asha" else set()
@@ -207,19 +230,22 @@ def _looks_like_trial(d: Path) -> bool:
 def _read_trial(d: Path, problems: list[str]) -> tuple[dict[str, Any], pd.DataFrame]:
     """One trial directory -> (record with config, per-epoch frame)."""
     trial_id = d.name.rsplit("_", 1)[-1]
-    rows_json, bad = _read_result_json(d / "result.json", problems)
-    rows_csv = _read_progress_csv(d / "progress.csv", problems)
+    rows_json, bad_json = _read_result_json(d / "result.json", problems)
+    rows_csv, bad_csv = _read_progress_csv(d / "progress.csv", problems)
     rows = rows_json if len(rows_json) >= len(rows_csv) else rows_csv
     if rows is rows_csv and rows_csv and (d / "result.json").exists():
         problems.append(f"{d.name}: result.json has fewer rows than progress.csv; "
                         "using progress.csv")
+    noted = len(problems)
     config = _read_params(d / "params.json", problems)
     if not config:
         config = next((r["config"] for r in reversed(rows_json)
                        if isinstance(r.get("config"), dict)), {})
+        if config and len(problems) > noted:
+            problems[-1] += "; config taken from result.json"
     record: dict[str, Any] = {"trial_id": trial_id, "dir": d.name, "config": config,
                               "error": (d / "error.txt").exists(), "rows": len(rows),
-                              "bad_lines": bad}
+                              "bad_lines": bad_json + bad_csv}
     if not rows:
         problems.append(f"{d.name}: no results reported")
         record.update(epochs=0, compute_s=0.0)
@@ -270,17 +296,29 @@ def _read_result_json(file: Path, problems: list[str]) -> tuple[list[dict[str, A
     return rows, bad
 
 
-def _read_progress_csv(file: Path, problems: list[str]) -> list[dict[str, Any]]:
-    if not file.is_file() or file.stat().st_size == 0:
-        return []
+def _read_progress_csv(file: Path, problems: list[str]) -> tuple[list[dict[str, Any]], int]:
+    """Rows of ``progress.csv``; a last line without its newline (half-written) or a row with
+    the wrong number of fields is dropped and reported."""
     try:
-        frame = pd.read_csv(file, on_bad_lines="skip")
-    except (ValueError, OSError, pd.errors.ParserError) as err:
+        text = file.read_text(errors="replace") if file.is_file() else ""
+    except OSError as err:
         problems.append(f"{file.parent.name}: progress.csv unreadable ({err})")
-        return []
-    if "epoch" in frame:  # a half-written last line parses with missing values
-        frame = frame[pd.to_numeric(frame["epoch"], errors="coerce").notna()]
-    return [{k: v for k, v in r.items() if not _missing(v)} for r in frame.to_dict("records")]
+        return [], 0
+    lines = text.splitlines()
+    if len(lines) < 2:
+        return [], 0
+    header = next(csv.reader([lines[0]]))
+    body = lines[1:] if text.endswith("\n") else lines[1:-1]
+    good = [line for line in body if len(next(csv.reader([line]), [])) == len(header)]
+    bad = len(lines) - 1 - len(good)
+    if bad:
+        problems.append(f"{file.parent.name}: progress.csv has {bad} unreadable line(s) "
+                        "(half-written?)")
+    if not good:
+        return [], bad
+    frame = pd.read_csv(io.StringIO("\n".join([lines[0], *good])))
+    return [{k: v for k, v in r.items() if not _missing(v)}
+            for r in frame.to_dict("records")], bad
 
 
 def _read_params(file: Path, problems: list[str]) -> dict[str, Any]:

@@ -145,13 +145,13 @@ def trial_dirname(trial: Any) -> str:
     return f"{trial.trainable_name}_{trial.trial_id}"
 
 
-def run_config(spec: StudySpec) -> tune.RunConfig:
+def run_config(spec: StudySpec, verbose: int = 1) -> tune.RunConfig:
     return tune.RunConfig(
         name=spec.name, storage_path=spec.storage,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         sync_config=tune.SyncConfig(sync_artifacts=True),
-        verbose=1)
+        verbose=verbose)
 
 
 def init_ray(spec: StudySpec) -> None:
@@ -161,13 +161,16 @@ def init_ray(spec: StudySpec) -> None:
     try:
         ray.init(address=spec.address, include_dashboard=False, logging_level=logging.WARNING)
     except ConnectionError as err:
-        raise StudyError(f"--address {spec.address}: cannot reach a Ray cluster ({err})") from None
+        raise StudyError(f"--address {spec.address}: cannot reach a Ray cluster ({err}); a "
+                         "cluster with token authentication needs RAY_AUTH_MODE=token and its "
+                         "token in ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN"
+                         ) from None
 
 
 def fit(spec: StudySpec) -> tune.ResultGrid:
     """Run (or resume) the study described by ``spec`` and return Tune's results."""
-    # Every trial checkpoints each epoch with num_to_keep=1, which makes Tune snapshot its
-    # experiment state often; that is cheap for a local study, so silence the warning.
+    # Checkpoints with num_to_keep=1 make Tune snapshot its experiment state at each one;
+    # with checkpoint_every_s=0 that is every epoch, cheap locally: silence the warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # TensorBoard tags cannot hold "@": tensorboardX logs val_acc@5 as val_acc_5 and warns
     # once per tag and trial. The mapping is documented in the README; keep the log clean.
@@ -184,18 +187,24 @@ def fit(spec: StudySpec) -> tune.ResultGrid:
                                    resume_errored=True)
     else:
         _write_spec(spec)
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                metric=method.metric, mode=method.mode,
-                search_alg=make_searcher(spec, method, fixed),
-                scheduler=make_scheduler(spec, method),
-                num_samples=spec.num_samples * spec.repeats,
-                max_concurrent_trials=spec.max_concurrent,
-                reuse_actors=True,
-                trial_dirname_creator=trial_dirname),
-            run_config=run_config(spec))
+        tuner = new_tuner(spec, method, trainable, fixed)
     return tuner.fit()
+
+
+def new_tuner(spec: StudySpec, method: registry.Method, trainable: Any, fixed: dict[str, Any],
+              *, reuse_actors: bool = True, verbose: int = 1) -> tune.Tuner:
+    """A fresh Tuner for the study (the keywords let the benchmarks run plain or quiet)."""
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=method.metric, mode=method.mode,
+            search_alg=make_searcher(spec, method, fixed),
+            scheduler=make_scheduler(spec, method),
+            num_samples=spec.num_samples * spec.repeats,
+            max_concurrent_trials=spec.max_concurrent,
+            reuse_actors=reuse_actors,
+            trial_dirname_creator=trial_dirname),
+        run_config=run_config(spec, verbose))
 
 
 def _write_spec(spec: StudySpec) -> None:

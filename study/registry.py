@@ -38,6 +38,26 @@ class Method:
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("vae_knn", "trainables.knn:train_vae", "search_spaces.vae_knn", "004",
            "dense / conv VAE latent means scored by k-NN"),
+    Method("pca_knn", "trainables.knn:train_pca", "search_spaces.pca_knn", "004",
+           "PCA codes scored by k-NN (fitted once; same scores every epoch)", grace_period=1),
+    Method("isomap_knn", "trainables.knn:train_isomap", "search_spaces.isomap_knn", "004",
+           "Isomap (fitted on a subsample) codes scored by k-NN", grace_period=1),
+    Method("ae_knn", "trainables.knn:train_ae", "search_spaces.ae_knn", "004",
+           "dense (dropout) / conv (batch norm) autoencoder codes scored by k-NN"),
+    Method("ae_classifier", "trainables.ae_classifier:train_ae_classifier",
+           "search_spaces.ae_classifier", "000, 001",
+           "AE pretraining, frozen-encoder head, fine-tuning", grace_period=6),
+    Method("cnn", "trainables.cnn:train_cnn", "search_spaces.cnn", "002, 003",
+           "report CNNs × init × split ratio × optimiser × on-device augmentation"),
+    Method("transfer", "trainables.transfer:train_transfer", "search_spaces.transfer",
+           "002, 003", "class-split net A -> frozen net B, or ImageNet backbone + new head"),
+    Method("medmnist_resnet", "trainables.medmnist_resnet:train_medmnist_resnet",
+           "search_spaces.medmnist_resnet", "004",
+           "ResNet-18 (7×7 stride-2 stem), augmentation, MedMNIST's ACC/AUC", grace_period=5),
+    Method("gan_balance", "trainables.gan_balance:train_gan_balance",
+           "search_spaces.gan_balance", "004",
+           "conditional DCGAN balances the minority classes, classifier retrained",
+           grace_period=10),
 ]}
 
 

@@ -130,7 +130,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print_summary(spec, results)
+    if spec.report:
+        print_report(spec)
     return 0
+
+
+def print_report(spec) -> None:
+    """Write ``<study_dir>/report/report.md`` and print its summary and path (local storage
+    only). The study is done by now: a failed report is one warning line, never an error."""
+    from study.launch import is_uri
+
+    if is_uri(spec.study_dir):
+        print("report:      skipped for cloud storage; run python -m analysis.report on a copy")
+        return
+    try:
+        from analysis.report import write_report
+
+        report = write_report(spec.study_dir)
+    except Exception as err:
+        logger.warning("report: not written (%s: %s)", type(err).__name__, err)
+        return
+    print("\n" + "\n".join(report.summary))
+    print(f"report:      {report.path}")
 
 
 if __name__ == "__main__":

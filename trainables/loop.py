@@ -146,7 +146,7 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
         last = epoch == max_epochs
         if last:
             metrics.update(_final_test(task, dev))
-        metrics.update(where)
+        metrics.update(where, wall_time=time.time())
         if last or time.monotonic() - last_save >= every_s:
             last_save = time.monotonic()
             with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,80 @@
+"""``python -m analysis.compare STUDY_DIR... [--out DIR]``: one row per study.
+
+Each row: method, dataset, trials (completed), the selected configuration's validation
+objective and its test accuracy / F1 / AUC (mean ± 95 % CI over seeds with ``--repeats``),
+and compute time — e.g. PCA vs Isomap vs AE vs VAE on one dataset, like report 004.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import summary, tables
+from analysis.results import Study, load
+from analysis.tables import Table
+from study.errors import StudyError
+
+COMPARED = ("test_acc", "test_f1", "test_auc")
+
+
+def row(study: Study) -> dict[str, object]:
+    """The comparison row of one study (numbers as the trials reported them)."""
+    counts = summary.counts(study)
+    sel = summary.selection(study)
+    out: dict[str, object] = {
+        "study": study.path.name, "method": study.method, "dataset": study.dataset,
+        "trials": len(study.trials), "completed": counts["completed"],
+        "seeds": study.repeats, "objective": f"{study.metric} ({study.mode})",
+        "best trial": sel.trial_id or "–",
+        "best val mean": sel.objective[0], f"best val {tables.CI}": sel.objective[1]}
+    for m in COMPARED:
+        mean, half, _n = sel.test.get(m, (math.nan, math.nan, 0))
+        out[f"{m} mean"], out[f"{m} {tables.CI}"] = mean, half
+    out["compute_s"] = summary.compute_seconds(study)
+    return out
+
+
+def compare(study_dirs: Sequence[str | Path]) -> Table:
+    """The comparison table of several studies (StudyError if one is not a study)."""
+    if not study_dirs:
+        raise StudyError("no study directories given")
+    numeric = pd.DataFrame([row(load(d)) for d in study_dirs])
+    note = ("Each study's configuration selected on its validation objective; test metrics "
+            "of that configuration (mean ± 95 % CI over seeds when the study ran --repeats).")
+    return Table("compare", "Studies compared", numeric, tables.display_frame(numeric), note)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m analysis.compare",
+                                description="One table across several studies.")
+    p.add_argument("study_dirs", nargs="+", metavar="STUDY_DIR")
+    p.add_argument("--out", help="write compare.{md,csv,...} into this directory")
+    p.add_argument("--format", default="md,csv", help="files to write with --out (md,csv,tex)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = parser().parse_args(argv)
+    try:
+        formats = tables.parse_formats(args.format)
+        table = compare(args.study_dirs)
+    except StudyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(tables.to_markdown(table.display))
+    if args.out:
+        for path in tables.write(table, Path(args.out), formats):
+            print(f"wrote:       {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

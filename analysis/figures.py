@@ -1,0 +1,247 @@
+"""PNG figures of a study (matplotlib ``Figure`` objects on the Agg canvas, no pyplot state).
+
+With ``--repeats`` the learning curves and the objective-vs-hyperparameter plots show the
+mean ± 95 % CI over each configuration's seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.results import Study, config_key
+from analysis.tables import fmt_value, levels, mean_ci
+
+DPI = 110
+STATUS_COLOURS = {"completed": "tab:blue", "stopped": "tab:orange", "failed": "tab:red",
+                  "incomplete": "tab:gray"}
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _label(study: Study, trial_id: str) -> str:
+    row = study.trials.set_index("trial_id").loc[trial_id]
+    shown = [p for p in study.params if p in ("arch", "latent_dim", "n_neighbors")][:3]
+    extra = ", ".join(f"{p}={fmt_value(row[p])}" for p in shown)
+    return f"{trial_id} ({extra})" if extra else trial_id
+
+
+def learning_curves(study: Study, path: Path, trial_ids: Sequence[str] | None = None,
+                    groups: Sequence[Sequence[str]] | None = None) -> Path | None:
+    """Train / validation loss and the objective per epoch of the top trials, or, given
+    ``groups`` (the seeds of each top configuration), their mean ± 95 % CI over seeds."""
+    ep = study.epochs
+    if ep.empty:
+        return None
+    series = groups if groups else [[t] for t in (trial_ids or [])]
+    if not series:
+        return None
+    fig = _figure(11, 4.2)
+    ax_loss, ax_obj = fig.subplots(1, 2)
+    colours = [f"C{i % 10}" for i in range(len(series))]
+    for ids, colour in zip(series, colours):
+        label = _label(study, ids[0]) if len(ids) == 1 else (
+            f"{_label(study, ids[0]).split(' ', 1)[-1]} × {len(ids)} seeds")
+        for ax, col, style in ((ax_loss, "train_loss", "-"), (ax_loss, "val_loss", "--"),
+                               (ax_obj, study.metric, "-")):
+            if col not in ep:
+                continue
+            x, mean, half = _mean_band(ep[ep["trial_id"].isin(ids)], col)
+            if not len(x):
+                continue
+            ax.plot(x, mean, style, color=colour, marker="." if len(x) < 30 else None,
+                    label=label if (col != "val_loss") else None)
+            if len(ids) > 1:
+                ax.fill_between(x, mean - half, mean + half, color=colour, alpha=0.2)
+    ax_loss.set(title="loss (solid: train, dashed: validation)", xlabel="epoch", ylabel="loss")
+    ax_obj.set(title=f"{study.metric} per epoch", xlabel="epoch", ylabel=study.metric)
+    if len(series) > 0 and any(len(s) > 1 for s in series):
+        ax_obj.set_title(f"{study.metric} per epoch (mean ± 95 % CI over seeds)")
+    ax_obj.legend(fontsize=7, loc="best")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_obj):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _save(fig, path)
+
+
+def _mean_band(frame: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = []
+    for epoch, g in frame.groupby("epoch", sort=True):
+        mean, half, n = mean_ci(g[col].astype(float))
+        if n:
+            rows.append((epoch, mean, 0.0 if not np.isfinite(half) else half))
+    if not rows:
+        return np.array([]), np.array([]), np.array([])
+    x, m, h = (np.asarray(v, dtype=float) for v in zip(*rows))
+    return x, m, h
+
+
+def objective_vs_params(study: Study, path: Path) -> Path | None:
+    """Final objective against each searched hyperparameter (one panel each); with repeats,
+    one point per configuration with its mean ± 95 % CI over seeds."""
+    t = study.trials[study.trials[study.metric].notna()] if study.metric in study.trials else None
+    params = [p for p in study.params if t is not None and t[p].nunique() > 1]
+    if t is None or t.empty or not params:
+        return None
+    ncols = min(4, len(params))
+    nrows = int(np.ceil(len(params) / ncols))
+    fig = _figure(3.2 * ncols, 2.8 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    rng = np.random.default_rng(0)
+    key = config_key(study)
+    for ax, p in zip(axes, params):
+        values = t[p]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+            values) and values.nunique() > 6
+        if numeric:
+            x = values.astype(float).to_numpy()
+            if (x > 0).all() and x.max() / x.min() >= 30:
+                ax.set_xscale("log")
+        else:
+            lv = levels(values)
+            cats = list(lv.cat.categories)
+            x = lv.cat.codes.to_numpy().astype(float)
+            ax.set_xticks(range(len(cats)), cats, rotation=30 if len(cats) > 3 else 0,
+                          fontsize=8)
+        if study.repeats > 1 and key:
+            frame = t.assign(_x=x)
+            for _, g in frame.groupby(key, dropna=False, sort=False):
+                mean, half, _n = mean_ci(g[study.metric].astype(float))
+                ax.errorbar(g["_x"].iloc[0], mean, yerr=0 if not np.isfinite(half) else half,
+                            fmt="o", ms=4, capsize=3, color="tab:blue")
+        else:
+            jitter = 0 if numeric else rng.uniform(-0.12, 0.12, len(x))
+            ax.scatter(x + jitter, t[study.metric], s=16, alpha=0.8,
+                       c=[STATUS_COLOURS.get(s, "k") for s in t["status"]])
+            if not numeric:
+                for code in np.unique(x):
+                    mean, half, _n = mean_ci(t[study.metric][x == code].astype(float))
+                    ax.errorbar(code + 0.3, mean, yerr=0 if not np.isfinite(half) else half,
+                                fmt="_", ms=10, capsize=3, color="k")
+        ax.set(xlabel=p, ylabel=study.metric)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(params):]:
+        ax.set_visible(False)
+    title = (f"final {study.metric} vs hyperparameters"
+             + (" (mean ± 95 % CI over seeds)" if study.repeats > 1 else
+                " (blue: completed, orange: stopped early; bars: mean ± 95 % CI)"))
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def importances(frame: pd.DataFrame, path: Path) -> Path:
+    """Horizontal bars of fANOVA importances."""
+    fig = _figure(5.5, 0.4 * len(frame) + 1.2)
+    ax = fig.subplots()
+    ax.barh(frame["hyperparameter"][::-1], frame["importance"][::-1], color="tab:green")
+    ax.set(xlabel="fANOVA importance", title="hyperparameter importance")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def confusion_matrix(matrix: np.ndarray, classes: Sequence[str], path: Path) -> Path:
+    """Heatmap of a confusion matrix with the counts written in the cells."""
+    n = len(classes)
+    fig = _figure(1.0 + 0.55 * max(n, 4), 0.8 + 0.5 * max(n, 4))
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ticks = range(n)
+    long = max((len(str(c)) for c in classes), default=0) > 3
+    ax.set_xticks(ticks, [str(c) for c in classes], rotation=45 if long and n > 2 else 0,
+                  ha="right" if long and n > 2 else "center")
+    ax.set_yticks(ticks, [str(c) for c in classes])
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (test split)")
+    top = matrix.max() if matrix.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=8,
+                    color="white" if matrix[i, j] > top / 2 else "black")
+    return _save(fig, path)
+
+
+def roc_curve(y_true: np.ndarray, scores: np.ndarray, path: Path) -> Path | None:
+    """ROC curve of the positive class (binary tasks only)."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_curve as sk_roc
+
+    if scores.shape[1] != 2 or len(np.unique(y_true)) < 2:
+        return None
+    fpr, tpr, _ = sk_roc(y_true, scores[:, 1])
+    auc = roc_auc_score(y_true, scores[:, 1])
+    fig = _figure(4.5, 4.2)
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, color="tab:blue", label=f"AUC {auc:.4f}")
+    ax.plot([0, 1], [0, 1], ":", color="gray")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate",
+           title="ROC (test split)")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def k_grid_heatmap(numeric: pd.DataFrame, metric: str, path: Path) -> Path | None:
+    """Mean ``{metric}@k`` per (latent_dim level, k) cell, values written in the cells."""
+    if numeric.empty:
+        return None
+    rows = [c for c in numeric.columns if c != "k" and not str(c).startswith(metric)]
+    keys = list(dict.fromkeys(numeric[rows].itertuples(index=False, name=None)))
+    ks = sorted(numeric["k"].unique())
+    grid = np.full((len(keys), len(ks)), np.nan)
+    for rec in numeric.to_dict("records"):
+        grid[keys.index(tuple(rec[c] for c in rows)), ks.index(rec["k"])] = rec[f"{metric} mean"]
+    fig = _figure(1.5 + 0.7 * len(ks), 1.2 + 0.45 * len(keys))
+    ax = fig.subplots()
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    fig.colorbar(image, ax=ax, label=f"mean {metric}@k")
+    ax.set_xticks(range(len(ks)), [str(k) for k in ks])
+    ax.set_yticks(range(len(keys)), [" / ".join(map(str, k)) for k in keys], fontsize=8)
+    ax.set(xlabel="k (neighbours)", ylabel=" / ".join(rows),
+           title=f"{' / '.join(rows)} × k: mean {metric}@k")
+    finite = grid[np.isfinite(grid)]
+    mid = (finite.min() + finite.max()) / 2 if finite.size else 0
+    for i in range(len(keys)):
+        for j in range(len(ks)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=7,
+                        color="black" if grid[i, j] > mid else "white")
+    return _save(fig, path)
+
+
+def image_grid(images: np.ndarray, path: Path, title: str, xlabel: str = "",
+               ylabel: str = "") -> Path:
+    """A rows × cols grid of images (values in [0, 1], shape R×C×channels×H×W)."""
+    rows, cols, channels, h, w = images.shape
+    pad = 1
+    canvas = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, channels))
+    for i in range(rows):
+        for j in range(cols):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            canvas[y:y + h, x:x + w] = images[i, j].transpose(1, 2, 0)
+    fig = _figure(min(10, 0.9 + 0.6 * cols), min(10, 1.0 + 0.6 * rows))
+    ax = fig.subplots()
+    if channels == 1:
+        ax.imshow(canvas[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(np.clip(canvas, 0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.title.set_fontsize(9)
+    return _save(fig, path)

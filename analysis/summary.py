@@ -1,0 +1,98 @@
+"""The headline numbers of a study: trial counts, compute, the selected configuration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.results import STATUSES, TEST_METRICS, Study, config_key
+from analysis.tables import fmt_mean_ci, fmt_number, fmt_value, mean_ci
+
+
+@dataclass
+class Selection:
+    """The configuration chosen on validation, and the test metrics it reports."""
+
+    trial_id: str | None
+    config: dict[str, Any] = field(default_factory=dict)
+    objective: tuple[float, float, int] = (math.nan, math.nan, 0)
+    test: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    seeds: list[str] = field(default_factory=list)
+
+
+def counts(study: Study) -> dict[str, int]:
+    """Trials per status (every status present, zeros included)."""
+    found = study.trials["status"].value_counts()
+    return {s: int(found.get(s, 0)) for s in STATUSES}
+
+
+def compute_seconds(study: Study) -> float:
+    """Trial time summed over trials (``time_total_s`` of each trial's last epoch)."""
+    return float(study.trials["compute_s"].fillna(0).sum())
+
+
+def wall_seconds(study: Study) -> float:
+    """Wall clock from the first trial start to the last result (from result timestamps)."""
+    ep = study.epochs
+    if ep.empty or "timestamp" not in ep:
+        return math.nan
+    stamps = pd.to_numeric(ep["timestamp"], errors="coerce")
+    total = pd.to_numeric(ep.get("time_total_s", pd.Series(0.0, index=ep.index)),
+                          errors="coerce").fillna(0)
+    start = (stamps - total).min()
+    return float(stamps.max() - start) if np.isfinite(start) else math.nan
+
+
+def selection(study: Study) -> Selection:
+    """Best by validation among completed trials; with repeats, over the best configuration's
+    completed seeds (mean ± 95 % CI)."""
+    best = study.best_trial()
+    if best is None:
+        return Selection(None)
+    trial_id = str(best["trial_id"])
+    config = {p: best[p] for p in study.params if p in best}
+    rows = pd.DataFrame([best])
+    if study.repeats > 1:
+        key = config_key(study)
+        done = study.completed()
+        mask = np.ones(len(done), dtype=bool)
+        for col in key:
+            if pd.isna(best[col]):
+                mask &= done[col].isna().to_numpy()
+            else:
+                mask &= (done[col] == best[col]).to_numpy()
+        rows = done[mask]
+    objective = mean_ci(rows[study.metric].astype(float))
+    test = {m: mean_ci(rows[m].astype(float)) for m in TEST_METRICS
+            if m in rows and rows[m].notna().any()}
+    return Selection(trial_id, config, objective, test, list(rows["trial_id"]))
+
+
+def lines(study: Study) -> list[str]:
+    """The summary as short lines (what ``study.run`` prints and report.md lists)."""
+    c = counts(study)
+    sel = selection(study)
+    out = [f"trials: {len(study.trials)} ({c['completed']} completed, {c['stopped']} stopped "
+           f"early by ASHA, {c['failed']} failed, {c['incomplete']} incomplete)"]
+    wall = wall_seconds(study)
+    out.append(f"compute: {compute_seconds(study):.1f} s of trial time"
+               + (f", {wall:.1f} s wall clock" if np.isfinite(wall) else ""))
+    if sel.trial_id is None:
+        out.append("best: none (no trial completed all epochs)")
+        return out
+    config = ", ".join(f"{k}={fmt_value(v)}" for k, v in sel.config.items())
+    mean, half, n = sel.objective
+    if study.repeats > 1:
+        out.append(f"best configuration (mean {study.metric} over {n} seed(s)): {config}")
+        out.append(f"best {study.metric}: {fmt_mean_ci(mean, half)}; trials "
+                   + " ".join(sel.seeds))
+    else:
+        out.append(f"best trial: {sel.trial_id} ({study.metric} {fmt_number(mean)}): {config}")
+    if sel.test:
+        out.append("its test metrics: " + ", ".join(
+            f"{m.removeprefix('test_')} {fmt_mean_ci(v[0], v[1])}" for m, v in sel.test.items()))
+    return out
