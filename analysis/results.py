@@ -42,7 +42,7 @@ REPEAT_KEY = "__trial_index__"
 BOOKKEEPING = ("hostname", "node_id", "device", "gpu_ids", "timestamp", "checkpoint_dir_name",
                "done", "trial_id", "date", "pid", "node_ip", "time_since_restore",
                "iterations_since_restore", "training_iteration", "time_this_iter_s",
-               "time_total_s", "should_checkpoint")
+               "time_total_s", "should_checkpoint", "wall_time")
 TEST_METRICS = ("test_acc", "test_precision", "test_recall", "test_f1", "test_auc")
 STATUSES = ("completed", "stopped", "failed", "incomplete")
 

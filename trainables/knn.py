@@ -1,21 +1,41 @@
-"""Latent spaces scored by k-NN (report 004): VAE codes today, one k-NN for all of them.
+"""Latent spaces scored by k-NN (report 004): PCA, Isomap, AE and VAE codes, one k-NN for all.
 
 The validation objective is the k-NN accuracy at the sampled ``n_neighbors``; the same
-neighbour lists give ``val_acc@k`` for the whole report grid for free.
+neighbour lists give ``val_acc@k`` for the whole report grid for free. Test scores are the
+k-NN vote fractions at ``n_neighbors``.
+
+PCA and Isomap are not iterative. Their task fits the reducer once, in the first epoch it
+runs (on the training images flattened as float in [0, 1]), and every later epoch reports
+the same cached scores at the cost of a ``tune.report``; their registry entries use an ASHA
+grace period of 1, so ASHA stops the weaker ones right after the fit and only the
+promising ones spend (nearly free) further iterations. Nothing is checkpointed but the
+epoch: a restored trial refits, deterministically, since the reducer's seed is the trial
+seed and not the loop's generator. ``train_loss`` / ``val_loss`` are the mean squared
+pixel reconstruction errors for PCA (``inverse_transform``) and NaN for Isomap, which
+cannot reconstruct. ``n_components`` (and Isomap's ``isomap_neighbors``) are clamped at fit
+time to what the data allows (PCA: features and training images; Isomap: its subsample
+less one) and the value used is reported as ``n_components_fit``, so one space fits 8×8
+digits and CIFAR alike.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.decomposition import PCA
+from sklearn.manifold import Isomap
 
 from study.splits import Splits
 from trainables import loop, neighbors
 from trainables.loop import DeviceSplits
 from trainables.nets import Autoencoder, init_weights
+
+PARTS = ("train", "val", "test")
 
 
 def knn_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: torch.Tensor,
@@ -38,23 +58,29 @@ def knn_class_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_cod
     return (counts.float() / k).cpu().numpy()
 
 
-class VaeKnnTask:
-    """A (dense or conv) VAE trained on reconstruction + ``beta``·KL, scored by k-NN on means."""
+class AutoencoderKnnTask:
+    """A (dense or conv) autoencoder trained on reconstruction (BCE with logits), its codes
+    scored by k-NN; :class:`VaeKnnTask` adds the KL term (``beta``) and scores the means."""
+
+    variational: ClassVar[bool] = False
 
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
                  ) -> None:
         self.config, self.data, self.generator = config, data, generator
         self.model = init_weights(Autoencoder(
             data.info.shape, arch=config["arch"], latent_dim=int(config["latent_dim"]),
-            variational=True, dropout=float(config["dropout"]),
+            variational=self.variational, dropout=float(config["dropout"]),
             batchnorm=bool(config.get("batchnorm", True))), config["init"]).to(data.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(config["lr"]),
                                           weight_decay=float(config.get("weight_decay", 0.0)))
-        self.beta = float(config["beta"])
+        self.beta = float(config["beta"]) if self.variational else 0.0
 
     def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction and KL loss per image (KL is zero for a plain autoencoder)."""
         logits, mu, logvar = self.model(x)
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+        if logvar is None:
+            return recon, torch.zeros_like(recon)
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(x)
         return recon, kl
 
@@ -75,7 +101,7 @@ class VaeKnnTask:
 
     @torch.no_grad()
     def codes(self, part: str) -> torch.Tensor:
-        """Latent means of a whole split, in evaluation batches."""
+        """Latent codes (a VAE's means) of a whole split, in evaluation batches."""
         self.model.eval()
         return torch.cat([self.model.encode(self.data.images(part, s))[0]
                           for s in self.data.chunks(part)])
@@ -94,7 +120,10 @@ class VaeKnnTask:
                             self.data.y["val"], n_neighbors=int(self.config["n_neighbors"]),
                             k_max=int(self.config["k_max"]),
                             num_classes=self.data.info.num_classes)
-        return {"val_loss": recon + self.beta * kl, "recon_loss": recon, "kl": kl, **scores}
+        losses = {"val_loss": recon + self.beta * kl, "recon_loss": recon}
+        if self.variational:
+            losses["kl"] = kl
+        return {**losses, **scores}
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         scores = knn_class_scores(self.codes("train"), self.data.y["train"], self.codes("test"),
@@ -109,6 +138,119 @@ class VaeKnnTask:
         self.optimizer.load_state_dict(state["optimizer"])
 
 
+class VaeKnnTask(AutoencoderKnnTask):
+    """A (dense or conv) VAE trained on reconstruction + ``beta``·KL, scored by k-NN on means."""
+
+    variational = True
+
+
+class ReducerKnnTask(ABC):
+    """A scikit-learn reducer fitted once on the training images, its codes scored by k-NN.
+
+    Subclasses implement :meth:`fit_transform`; the first epoch fits and scores, later
+    epochs report the cached results (see the module docstring).
+    """
+
+    def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
+                 ) -> None:
+        self.config, self.data = config, data
+        self.seed = loop.trial_seed(config)
+        self.codes: dict[str, torch.Tensor] = {}
+        self.fit_metrics: dict[str, float] = {}
+        self.val_metrics: dict[str, float] = {}
+
+    @abstractmethod
+    def fit_transform(self, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
+                                                                dict[str, float]]:
+        """Codes of every split from flattened [0, 1] images, and the fit's metrics
+        (``train_loss``, ``val_loss``, ``n_components_fit``, ...)."""
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        if not self.codes:
+            x = {p: self.data.images(p).flatten(1).cpu().numpy() for p in PARTS}
+            codes, self.fit_metrics = self.fit_transform(x)
+            self.codes = {p: torch.from_numpy(np.ascontiguousarray(c, dtype=np.float32))
+                          .to(self.data.device) for p, c in codes.items()}
+            self.val_metrics = {}
+        return {k: v for k, v in self.fit_metrics.items() if k != "val_loss"}
+
+    def validate(self) -> dict[str, float]:
+        if not self.val_metrics:
+            self.val_metrics = {"val_loss": self.fit_metrics["val_loss"], **knn_scores(
+                self.codes["train"], self.data.y["train"], self.codes["val"], self.data.y["val"],
+                n_neighbors=int(self.config["n_neighbors"]), k_max=int(self.config["k_max"]),
+                num_classes=self.data.info.num_classes)}
+        return self.val_metrics
+
+    def test(self) -> tuple[dict[str, float], np.ndarray]:
+        scores = knn_class_scores(self.codes["train"], self.data.y["train"], self.codes["test"],
+                                  int(self.config["n_neighbors"]), self.data.info.num_classes)
+        return {}, scores
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}  # a restored trial refits deterministically
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.codes = {}
+
+
+class PcaKnnTask(ReducerKnnTask):
+    """PCA (optionally whitened); losses are mean squared pixel reconstruction errors."""
+
+    def fit_transform(self, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
+                                                                dict[str, float]]:
+        n_train, n_features = x["train"].shape
+        n_components = min(int(self.config["n_components"]), n_features, n_train)
+        pca = PCA(n_components=n_components, whiten=bool(self.config.get("whiten", False)),
+                  random_state=self.seed % 2**32).fit(x["train"])
+        codes = {p: pca.transform(v) for p, v in x.items()}
+
+        def mse(part: str) -> float:
+            return float(np.mean((pca.inverse_transform(codes[part]) - x[part]) ** 2))
+
+        return codes, {"train_loss": mse("train"), "val_loss": mse("val"),
+                       "n_components_fit": n_components,
+                       "explained_variance": float(pca.explained_variance_ratio_.sum())}
+
+
+class IsomapKnnTask(ReducerKnnTask):
+    """Isomap fitted on a seeded random subsample (``isomap_subsample`` training images, as
+    Isomap is quadratic in them) and applied to all splits; no reconstruction, losses NaN."""
+
+    def subsample(self, n_train: int) -> np.ndarray:
+        """Sorted indices of the training images Isomap is fitted on."""
+        size = min(int(self.config["isomap_subsample"]), n_train)
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(n_train, size=size, replace=False))
+
+    def fit_transform(self, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
+                                                                dict[str, float]]:
+        fit_x = x["train"][self.subsample(len(x["train"]))]
+        n_fit, n_features = fit_x.shape
+        n_components = max(1, min(int(self.config["n_components"]), n_features, n_fit - 1))
+        n_graph = max(1, min(int(self.config["isomap_neighbors"]), n_fit - 1))
+        isomap = Isomap(n_neighbors=n_graph, n_components=n_components, n_jobs=1).fit(fit_x)
+        codes = {p: isomap.transform(v) for p, v in x.items()}
+        return codes, {"train_loss": math.nan, "val_loss": math.nan,
+                       "n_components_fit": n_components, "isomap_neighbors_fit": n_graph,
+                       "isomap_fit_samples": n_fit}
+
+
 def train_vae(config: dict[str, Any], data: Splits) -> None:
     """Ray Tune trainable of ``vae_knn``."""
     loop.run(config, data, VaeKnnTask)
+
+
+def train_ae(config: dict[str, Any], data: Splits) -> None:
+    """Ray Tune trainable of ``ae_knn``."""
+    loop.run(config, data, AutoencoderKnnTask)
+
+
+def train_pca(config: dict[str, Any], data: Splits) -> None:
+    """Ray Tune trainable of ``pca_knn``."""
+    loop.run(config, data, PcaKnnTask)
+
+
+def train_isomap(config: dict[str, Any], data: Splits) -> None:
+    """Ray Tune trainable of ``isomap_knn``."""
+    loop.run(config, data, IsomapKnnTask)
