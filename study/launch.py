@@ -16,7 +16,7 @@ from ray.tune.search import Repeater, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from study import data as datasets
-from study import registry
+from study import registry, storage
 from study.errors import StudyError
 from study.space import FixedSpace, check_fixed
 from study.spec import SPEC_FILE, StudySpec
@@ -28,18 +28,14 @@ logger = logging.getLogger(__name__)
 STUDY_MARKERS = (SPEC_FILE, "tuner.pkl")
 
 
-def is_uri(path: str) -> bool:
-    return "://" in path
-
-
 def check_storage(spec: StudySpec) -> None:
     """Resolve local storage to an absolute path and enforce the existing-directory rules.
 
     Deletes nothing: :func:`clear_for_overwrite` does, once everything else has passed.
     """
-    if not is_uri(spec.storage):
+    if not storage.is_uri(spec.storage):
         spec.storage = str(Path(spec.storage).expanduser().resolve())
-    exists = _exists(spec.study_dir)
+    exists = storage.exists(spec.study_dir)
     if spec.resume:
         if not exists:
             raise StudyError(f"--resume: no study at {spec.study_dir}")
@@ -49,7 +45,7 @@ def check_storage(spec: StudySpec) -> None:
     if not spec.overwrite:
         raise StudyError(f"study directory {spec.study_dir} exists; pass --resume to continue "
                          "it or --overwrite to replace it")
-    if is_uri(spec.study_dir):
+    if storage.is_uri(spec.study_dir):
         raise StudyError("--overwrite works on local storage only; pick another --name")
     study_dir = Path(spec.study_dir)
     if not any((study_dir / m).exists() for m in STUDY_MARKERS):
@@ -62,15 +58,6 @@ def clear_for_overwrite(spec: StudySpec) -> None:
     if spec.overwrite and not spec.resume and Path(spec.study_dir).exists():
         logger.info("--overwrite: deleting the earlier study %s", spec.study_dir)
         shutil.rmtree(spec.study_dir)
-
-
-def _exists(path: str) -> bool:
-    if not is_uri(path):
-        return Path(path).exists()
-    import pyarrow.fs
-
-    fs, inner = pyarrow.fs.FileSystem.from_uri(path)
-    return fs.get_file_info(inner).type != pyarrow.fs.FileType.NotFound
 
 
 def load_data(spec: StudySpec) -> Splits:
@@ -117,12 +104,28 @@ def make_searcher(spec: StudySpec, method: registry.Method, fixed: dict[str, Any
         points = None
     else:
         sampler = optuna.samplers.TPESampler(seed=spec.seed)
-        points = getattr(method.space_module(), "START_POINTS", None) or None
+        points = start_points(spec, method) or None
     searcher: Searcher = OptunaSearch(space=space, metric=method.metric, mode=method.mode,
                                       sampler=sampler, points_to_evaluate=points)
     if spec.repeats > 1:
         searcher = Repeater(searcher, repeat=spec.repeats, set_index=True)
     return searcher
+
+
+def start_points(spec: StudySpec, method: registry.Method) -> list[dict[str, Any]]:
+    """The method's START_POINTS that its space (or ``--preset``) can produce: a preset
+    reproducing one report need not hold another report's best point (Optuna would refuse
+    to enqueue it)."""
+    space = space_function(spec, method)
+    inside = []
+    for point in getattr(method.space_module(), "START_POINTS", None) or []:
+        try:
+            check_fixed(space, point, method_defaults(method))
+        except StudyError:
+            logger.info("start point %s lies outside this space; skipped", point)
+            continue
+        inside.append(point)
+    return inside
 
 
 def make_scheduler(spec: StudySpec, method: registry.Method) -> TrialScheduler:
@@ -208,13 +211,4 @@ def new_tuner(spec: StudySpec, method: registry.Method, trainable: Any, fixed: d
 
 
 def _write_spec(spec: StudySpec) -> None:
-    if is_uri(spec.study_dir):
-        import pyarrow.fs
-
-        fs, inner = pyarrow.fs.FileSystem.from_uri(spec.study_dir)
-        fs.create_dir(inner)
-        with fs.open_output_stream(f"{inner}/{SPEC_FILE}") as out:
-            out.write(spec.to_json().encode())
-        return
-    Path(spec.study_dir).mkdir(parents=True, exist_ok=True)
-    (Path(spec.study_dir) / SPEC_FILE).write_text(spec.to_json())
+    storage.write_text(f"{spec.study_dir}/{SPEC_FILE}", spec.to_json())

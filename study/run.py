@@ -6,6 +6,7 @@ import argparse
 import logging
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from study.errors import StudyError
@@ -69,14 +70,12 @@ def spec_from_argv(argv: list[str]):
     if args.get("resume"):
         if "name" not in args:
             raise StudyError("--resume needs --name of the study to continue")
-        from pathlib import Path
+        from study import storage
 
-        from study.launch import is_uri
-
-        storage = args.get("storage", "studies")
-        if is_uri(storage):
-            raise StudyError("--resume reads the saved study spec from local storage only")
-        saved = load_saved(Path(storage).expanduser().resolve() / args["name"])
+        root = args.get("storage", "studies")
+        if not storage.is_uri(root):
+            root = str(Path(root).expanduser().resolve())
+        saved = load_saved(f"{root.rstrip('/')}/{args['name']}")
         saved.resume, saved.overwrite = True, False
         for key in ("address", "storage"):
             if key in args:

@@ -123,11 +123,12 @@ def read_config(path: str) -> dict[str, Any]:
     return values
 
 
-def load_saved(study_dir: Path) -> StudySpec:
-    """The spec a study was started with (``study.json`` in its directory)."""
-    path = study_dir / SPEC_FILE
+def load_saved(study_dir: str) -> StudySpec:
+    """The spec a study was started with (``study.json`` in its directory or URI)."""
+    from study import storage
+
     try:
-        return StudySpec(**json.loads(path.read_text()))
+        return StudySpec(**json.loads(storage.read_text(f"{study_dir.rstrip('/')}/{SPEC_FILE}")))
     except FileNotFoundError:
         raise StudyError(f"{study_dir}: no {SPEC_FILE}; is this a study directory?") from None
 

@@ -114,3 +114,12 @@ def test_preset_reproduces_the_reports_grid(ray_local, tmp_path):
         config = json.loads((trial / "params.json").read_text())
         assert config["latent_dim"] in (40, 50, 70, 90)
         assert config["n_neighbors"] in (5, 10, 15, 25, 35, 50)
+
+
+def test_uri_storage_runs_and_resumes(ray_local, tmp_path):
+    storage = f"file://{tmp_path}"
+    args = ["vae_knn", "--storage", storage, "--name", "uri", "--no-report"]
+    assert main([*args, "--num-samples", "2", "--max-epochs", "1"]) == 0
+    assert json.loads((tmp_path / "uri" / "study.json").read_text())["storage"] == storage
+    assert main([*args, "--resume"]) == 0  # finished study: resumes to the same two trials
+    assert len(trial_dirs(tmp_path / "uri")) == 2

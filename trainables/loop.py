@@ -12,6 +12,7 @@ import random
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -46,10 +47,14 @@ class DeviceSplits:
     @classmethod
     def from_splits(cls, splits: Splits, device: torch.device) -> DeviceSplits:
         parts = ("train", "val", "test")
-        return cls(
-            x={p: torch.from_numpy(getattr(splits, f"x_{p}")).to(device) for p in parts},
-            y={p: torch.from_numpy(getattr(splits, f"y_{p}")).to(device) for p in parts},
-            info=splits.info, device=device)
+        # Arrays from Ray's object store are read-only; they are only ever read here, so
+        # share them (no copy per trial) and silence torch's not-writable warning.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return cls(
+                x={p: torch.from_numpy(getattr(splits, f"x_{p}")).to(device) for p in parts},
+                y={p: torch.from_numpy(getattr(splits, f"y_{p}")).to(device) for p in parts},
+                info=splits.info, device=device)
 
     def images(self, part: str, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
         """Images of a split (or of the indexed rows) as float in [0, 1]."""
@@ -90,6 +95,26 @@ class Task(Protocol):
 
 
 TaskFactory = Callable[[dict[str, Any], DeviceSplits, torch.Generator], Task]
+
+
+def train_batches(data: DeviceSplits, batch_size: int, generator: torch.Generator,
+                  optimizer: torch.optim.Optimizer,
+                  batch_loss: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """One optimiser pass over the train split: ``batch_loss(index batch)`` then a step.
+
+    Returns the mean loss per image; batches of one are skipped (batch norm needs two).
+    """
+    total, n = torch.zeros((), device=data.device), 0
+    for idx in data.batches("train", batch_size, generator):
+        if len(idx) < 2:
+            continue
+        loss = batch_loss(idx)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(idx)
+        n += len(idx)
+    return (total / max(n, 1)).item()
 
 
 def trial_seed(config: dict[str, Any]) -> int:
