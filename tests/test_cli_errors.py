@@ -2,6 +2,7 @@
 
 import pytest
 
+from study.run import main
 from tests.conftest import run_cli
 
 
@@ -24,9 +25,13 @@ def assert_one_line_error(proc, *fragments):
     (["vae_knn", "--num-samples", "0"], ["--num-samples"]),
     (["vae_knn", "--resume"], ["--resume needs --name"]),
 ])
-def test_bad_input_is_one_line_exit_2(tmp_path, args, fragments):
-    proc = run_cli(*args, "--storage", str(tmp_path))
-    assert_one_line_error(proc, *fragments)
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragments):
+    """In-process (fast); the subprocess tests below check the real process's stderr."""
+    assert main([*args, "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -38,12 +43,17 @@ def test_missing_data_dir_offline_names_the_directory(tmp_path):
     assert not (tmp_path / "st").exists()
 
 
-def test_bad_config_file_is_one_line(tmp_path):
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("method: vae_knn\nnum-samples: [oops\n", "not valid YAML"),
+    ("method: vae_knn\nwarp: 9\n", "unknown option 'warp'"),
+    ("- just\n- a list\n", "expected a mapping"),
+])
+def test_bad_config_file_is_one_line(tmp_path, capsys, text, fragment):
     config = tmp_path / "study.yaml"
-    config.write_text("method: vae_knn\nnum-samples: [oops\n")
-    assert_one_line_error(run_cli("--config", str(config)), "not valid YAML")
-    config.write_text("method: vae_knn\nwarp: 9\n")
-    assert_one_line_error(run_cli("--config", str(config)), "unknown option 'warp'")
+    config.write_text(text)
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and fragment in err
 
 
 def test_existing_study_is_not_overwritten(tmp_path):

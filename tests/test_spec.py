@@ -1,0 +1,45 @@
+"""StudySpec: defaults < YAML config < command line, and the spec's own checks."""
+
+import pytest
+
+from study.errors import StudyError
+from study.run import spec_from_argv
+from study.spec import StudySpec, build
+
+
+def test_yaml_then_command_line_override(tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_text("method: vae_knn\nnum-samples: 40\nmax_epochs: 7\n"
+                      "set:\n  arch: dense\n  k_max: 35\n")
+    spec = spec_from_argv(["--config", str(config), "--num-samples", "5", "--set", "k_max=20"])
+    assert (spec.method, spec.num_samples, spec.max_epochs) == ("vae_knn", 5, 7)
+    assert spec.fixed == {"arch": "dense", "k_max": 20}
+
+
+def test_defaults_and_generated_name():
+    spec = build({"method": "vae_knn"})
+    assert spec.dataset == "digits" and spec.scheduler == "asha" and spec.searcher == "optuna"
+    assert spec.name.startswith("vae_knn-digits-")
+    assert spec.study_dir.endswith(spec.name)
+
+
+def test_repeats_default_to_fifo_so_every_seed_runs_in_full():
+    assert build({"method": "vae_knn", "repeats": 3}).scheduler == "fifo"
+    assert build({"method": "vae_knn", "repeats": 3, "scheduler": "asha"}).scheduler == "asha"
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"split_ratio": 1.5}, "--split-ratio"),
+    ({"gpus_per_trial": 1.5}, "whole number"),
+    ({"cpus_per_trial": 0}, "--cpus-per-trial"),
+    ({"resume": True, "overwrite": True, "name": "x"}, "exclude each other"),
+    ({"name": "../escape"}, "plain directory name"),
+    ({"scheduler": "pbt"}, "--scheduler"),
+])
+def test_invalid_specs(values, message):
+    with pytest.raises(StudyError, match=message):
+        StudySpec(method="vae_knn", **values).validate()
+
+
+def test_fractional_gpus_are_fine():
+    assert StudySpec(method="vae_knn", gpus_per_trial=0.25).validate().gpus_per_trial == 0.25
