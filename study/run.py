@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_report(spec) -> None:
     """Write ``<study_dir>/report/report.md`` and print its summary and path (local storage
     only). The study is done by now: a failed report is one warning line, never an error."""
-    from study.launch import is_uri
+    from study.storage import is_uri
 
     if is_uri(spec.study_dir):
         print("report:      skipped for cloud storage; run python -m analysis.report on a copy")

@@ -86,18 +86,13 @@ class AutoencoderKnnTask:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
-        total, n = torch.zeros((), device=self.data.device), 0
-        for idx in self.data.batches("train", int(self.config["batch_size"]), self.generator):
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
+
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             recon, kl = self._losses(self.data.images("train", idx))
-            loss = recon + self.beta * kl
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += loss.detach() * len(idx)
-            n += len(idx)
-        return {"train_loss": (total / max(n, 1)).item()}
+            return recon + self.beta * kl
+
+        return {"train_loss": loop.train_batches(self.data, int(self.config["batch_size"]),
+                                                 self.generator, self.optimizer, batch_loss)}
 
     @torch.no_grad()
     def codes(self, part: str) -> torch.Tensor:
@@ -229,7 +224,8 @@ class IsomapKnnTask(ReducerKnnTask):
         n_fit, n_features = fit_x.shape
         n_components = max(1, min(int(self.config["n_components"]), n_features, n_fit - 1))
         n_graph = max(1, min(int(self.config["isomap_neighbors"]), n_fit - 1))
-        isomap = Isomap(n_neighbors=n_graph, n_components=n_components, n_jobs=1).fit(fit_x)
+        isomap = Isomap(n_neighbors=n_graph, n_components=n_components,
+                        n_jobs=torch.get_num_threads()).fit(fit_x)
         codes = {p: isomap.transform(v) for p, v in x.items()}
         return codes, {"train_loss": math.nan, "val_loss": math.nan,
                        "n_components_fit": n_components, "isomap_neighbors_fit": n_graph,

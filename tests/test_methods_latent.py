@@ -1,0 +1,270 @@
+"""pca_knn, isomap_knn, ae_knn and ae_classifier: architectures against reports 000 / 001,
+PCA k-NN against scikit-learn, Isomap's subsample, stage plans, spaces, and a real 2-trial
+study of each method on digits through the CLI's main()."""
+
+import json
+import math
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
+from torch import nn
+
+from search_spaces import ae_classifier as ae_classifier_space
+from search_spaces import ae_knn, isomap_knn, pca_knn
+from study import data as datasets
+from study import registry
+from study.launch import start_points
+from study.run import main
+from study.space import check_fixed
+from study.spec import StudySpec
+from trainables import knn
+from trainables.ae_classifier import AeClassifierNet, AeClassifierTask, stage_plan
+from trainables.loop import DeviceSplits
+
+SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64), (3, 30, 30)]
+SPACES = [pca_knn, isomap_knn, ae_knn, ae_classifier_space]
+
+
+def linear_sizes(module: nn.Module) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as in a 1-CPU trial: far faster on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    splits = datasets.load("digits")
+    return splits, DeviceSplits.from_splits(splits, torch.device("cpu"))
+
+
+def test_report001_mlp_layers():
+    net = AeClassifierNet((1, 28, 28), 10, arch="mlp", latent_dim=30)
+    assert linear_sizes(net.encoder) == [(784, 500), (500, 200), (200, 100), (100, 30)]
+    assert linear_sizes(net.decoder) == [(30, 100), (100, 200), (200, 500), (500, 784)]
+    assert linear_sizes(net.head) == [(30, 20), (20, 15), (15, 10)]
+    x = torch.rand(4, 1, 28, 28)
+    assert net.encoder(x).shape == (4, 30) and net.reconstruct(x).shape == x.shape
+
+
+def test_report000_conv_encoder_is_7x7x256_on_28x28():
+    net = AeClassifierNet((1, 28, 28), 10, arch="conv")
+    x = torch.rand(2, 1, 28, 28)
+    assert net.encoder(x).shape == (2, 256, 7, 7)
+    assert net.encoder.pooled_from == [(28, 28), (14, 14)]
+    assert net.reconstruct(x).shape == x.shape
+    assert linear_sizes(net.head) == [(7 * 7 * 256, 128), (128, 10)]
+    convs = [m.out_channels for m in net.encoder.modules() if isinstance(m, nn.Conv2d)]
+    assert convs == [32, 32, 64, 64, 128, 128, 256, 256]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("arch", ["conv", "mlp"])
+def test_ae_classifier_adapts_to_every_image_size(shape, arch):
+    net = AeClassifierNet(shape, 3, arch=arch, latent_dim=7)
+    x = torch.rand(2, *shape)
+    assert net.reconstruct(x).shape == x.shape
+    assert net(x).shape == (2, 3)
+    if arch == "conv":
+        side = shape[1]
+        for _ in range(2):  # report 000 pools twice while the map is at least 4 pixels
+            side = side // 2 if side >= 4 else side
+        assert net.encoder(x).shape == (2, 256, side, side)
+        assert net.probe_codes(x).shape == (2, 256)
+
+
+@pytest.mark.parametrize(("requested", "budget", "plan"), [
+    ((10, 10, 0), 20, (10, 10, 0)),
+    ((10, 10, 0), 1, (0, 1, 0)),
+    ((10, 10, 10), 2, (1, 1, 0)),
+    ((10, 10, 10), 3, (1, 1, 1)),
+    ((10, 10, 10), 15, (5, 5, 5)),
+    ((0, 5, 0), 4, (0, 4, 0)),
+    ((20, 1, 0), 5, (4, 1, 0)),
+])
+def test_stage_plan_scales_to_the_budget(requested, budget, plan):
+    assert stage_plan(requested, budget) == plan
+
+
+def test_stage_plan_always_sums_to_the_budget_with_a_head_epoch():
+    for requested in [(a, h, f) for a in (0, 1, 7, 20) for h in (1, 3, 20) for f in (0, 2, 20)]:
+        for budget in range(1, 31):
+            plan = stage_plan(requested, budget)
+            assert sum(plan) == budget and plan[1] >= 1 and min(plan) >= 0
+
+
+def test_ae_classifier_runs_its_three_stages(digits):
+    _, dev = digits
+    config = {"arch": "mlp", "latent_dim": 8, "lr": 3e-3, "weight_decay": 0.0, "dropout": 0.1,
+              "init": "default", "batch_size": 64, "ae_epochs": 1, "head_epochs": 1,
+              "finetune_epochs": 1, "finetune_lr": 1e-3, "max_epochs": 3, "seed": 0,
+              **ae_classifier_space.DEFAULTS, "probe_samples": 500}
+    task = AeClassifierTask(config, dev, torch.Generator().manual_seed(0))
+    assert task.probe_index.shape == (500,)
+    stages = []
+    for epoch in (1, 2, 3):
+        metrics = {**task.train_epoch(epoch), **task.validate()}
+        stages.append(metrics["stage"])
+        assert 0.0 <= metrics["val_acc"] <= 1.0 and math.isfinite(metrics["val_loss"])
+        assert ("val_knn_acc" in metrics) == (metrics["stage"] == 0)
+    assert stages == [0, 1, 2]
+    extra, scores = task.test()
+    assert extra == {} and scores.shape == (360, 10)
+    assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+    restored = AeClassifierTask(config, dev, torch.Generator())
+    restored.load_state_dict(task.state_dict())
+    assert restored.stage == 2 and np.allclose(restored.test()[1], scores)
+
+
+def test_frozen_head_stage_leaves_the_encoder_untouched(digits):
+    _, dev = digits
+    config = {"arch": "conv", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "init": "default",
+              "batch_size": 256, "ae_epochs": 0, "head_epochs": 1, "finetune_epochs": 0,
+              "max_epochs": 1, "seed": 0, **ae_classifier_space.DEFAULTS}
+    task = AeClassifierTask(config, dev, torch.Generator().manual_seed(0))
+    before = {k: v.clone() for k, v in task.net.encoder.state_dict().items()}
+    head_before = [p.clone() for p in task.net.head.parameters()]
+    assert task.train_epoch(1)["stage"] == 1
+    after = task.net.encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BN statistics included
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, task.net.head.parameters()))
+
+
+def pca_config(**overrides):
+    return {"n_components": 12, "n_neighbors": 7, "whiten": False, "seed": 0,
+            **pca_knn.DEFAULTS, **overrides}
+
+
+def test_pca_knn_equals_scikit_learn(digits):
+    splits, dev = digits
+    task = knn.PcaKnnTask(pca_config(), dev, torch.Generator())
+    fit = task.train_epoch(1)
+    val = task.validate()
+    flat = {p: getattr(splits, f"x_{p}").reshape(len(getattr(splits, f"x_{p}")), -1)
+            .astype(np.float32) / 255.0 for p in ("train", "val", "test")}
+    pca = PCA(n_components=12, random_state=0).fit(flat["train"])
+    z = {p: pca.transform(v) for p, v in flat.items()}
+    for k in (7, 1, 5, 10, 25, 50):
+        ref = KNeighborsClassifier(n_neighbors=k).fit(z["train"], splits.y_train)
+        key = "val_acc" if k == 7 else f"val_acc@{k}"
+        assert val[key] == pytest.approx(ref.score(z["val"], splits.y_val))
+    ref = KNeighborsClassifier(n_neighbors=7).fit(z["train"], splits.y_train)
+    assert (task.test()[1].argmax(axis=1) == ref.predict(z["test"])).all()
+    recon = pca.inverse_transform(z["train"])
+    assert fit["train_loss"] == pytest.approx(float(np.mean((recon - flat["train"]) ** 2)),
+                                              rel=1e-4)
+    assert task.train_epoch(2) == fit and task.validate() == val  # fitted once
+    restored = knn.PcaKnnTask(pca_config(), dev, torch.Generator())
+    restored.load_state_dict(task.state_dict())
+    assert restored.train_epoch(5) == fit and restored.validate() == val  # refitted alike
+
+
+def test_pca_components_are_clamped_to_the_features(digits):
+    _, dev = digits
+    task = knn.PcaKnnTask(pca_config(n_components=200, whiten=True), dev, torch.Generator())
+    assert task.train_epoch(1)["n_components_fit"] == 64
+    assert task.codes["val"].shape == (len(dev.y["val"]), 64)
+
+
+def test_isomap_is_fitted_on_its_subsample_only(digits, monkeypatch):
+    _, dev = digits
+    fitted = []
+
+    class SpyIsomap(knn.Isomap):
+        def fit(self, x, y=None):
+            fitted.append(x.copy())
+            return super().fit(x, y)
+
+    monkeypatch.setattr(knn, "Isomap", SpyIsomap)
+    config = {"n_components": 100, "n_neighbors": 5, "isomap_neighbors": 8, "seed": 3,
+              **isomap_knn.DEFAULTS, "isomap_subsample": 300}
+    task = knn.IsomapKnnTask(config, dev, torch.Generator())
+    metrics = task.train_epoch(1)
+    assert len(fitted) == 1 and fitted[0].shape == (300, 64)
+    index = task.subsample(len(dev.y["train"]))
+    train = dev.images("train").flatten(1).numpy()
+    assert np.array_equal(fitted[0], train[index])
+    assert np.array_equal(index, task.subsample(len(dev.y["train"])))  # seeded
+    assert metrics["isomap_fit_samples"] == 300 and metrics["n_components_fit"] == 64
+    assert math.isnan(metrics["train_loss"])
+    assert {p: len(c) for p, c in task.codes.items()} == {
+        p: len(dev.y[p]) for p in ("train", "val", "test")}
+    assert 0.5 < task.validate()["val_acc"] <= 1.0
+
+
+def test_plain_autoencoder_task_has_no_kl(digits):
+    _, dev = digits
+    config = {"arch": "dense", "latent_dim": 6, "n_neighbors": 5, "lr": 1e-3, "dropout": 0.2,
+              "init": "default", "batch_size": 128, "seed": 0, **ae_knn.DEFAULTS}
+    task = knn.AutoencoderKnnTask(config, dev, torch.Generator().manual_seed(0))
+    assert not task.model.variational and task.beta == 0.0
+    task.train_epoch(1)
+    val = task.validate()
+    assert "kl" not in val and val["val_loss"] == val["recon_loss"]
+    assert task.codes("train").shape == (len(dev.y["train"]), 6)
+
+
+@pytest.mark.parametrize("module", SPACES, ids=lambda m: m.__name__.split(".")[-1])
+def test_start_points_lie_inside_the_space_and_presets(module):
+    for point in module.START_POINTS:
+        check_fixed(module.space, point, module.DEFAULTS)
+    for preset in module.PRESETS.values():
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0,
+                                                                       n_startup_trials=5))
+        for _ in range(15):  # TPE past its startup: per-arch values must not clash
+            trial = study.ask()
+            preset(trial)
+            study.tell(trial, 0.5)
+        assert set(study.trials[0].params) <= set(_space_names(module))
+
+
+def _space_names(module) -> set[str]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    names: set[str] = set()
+    for _ in range(40):
+        trial = study.ask()
+        module.space(trial)
+        names |= set(trial.params)
+    return names
+
+
+@pytest.mark.parametrize(("preset", "archs"), [(None, ["mlp", "conv"]), ("report000", ["conv"]),
+                                               ("report001", ["mlp"])])
+def test_each_preset_starts_from_its_own_reports_point(preset, archs):
+    spec = StudySpec(method="ae_classifier", preset=preset)
+    points = start_points(spec, registry.get("ae_classifier"))
+    assert [p["arch"] for p in points] == archs
+
+
+def test_ae_knn_report004_dropout_follows_the_arch():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(20):
+        trial = study.ask()
+        ae_knn.report004(trial)
+        assert trial.params["dropout"] == ae_knn.REPORT_DROPOUT[trial.params["arch"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["pca_knn", "isomap_knn", "ae_knn", "ae_classifier"])
+def test_two_trial_study_on_digits(method, tmp_path, ray_local):
+    assert main([method, "--dataset", "digits", "--num-samples", "2", "--max-epochs", "1",
+                 "--storage", str(tmp_path), "--name", "x", "--no-report"]) == 0
+    trials = [p for p in (tmp_path / "x").iterdir() if (p / "result.json").exists()]
+    assert len(trials) == 2
+    for trial in trials:
+        last = json.loads((trial / "result.json").read_text().splitlines()[-1])
+        assert 0.0 <= last["val_acc"] <= 1.0
+        for key in ("test_acc", "test_precision", "test_recall", "test_f1", "test_auc"):
+            assert 0.0 <= last[key] <= 1.0, key
+        saved = np.load(trial / "predictions.npz")
+        assert saved["scores"].shape == (360, 10)

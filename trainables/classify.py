@@ -1,0 +1,98 @@
+"""The one supervised classifier task: cross-entropy training with on-device augmentation.
+
+``cnn`` and ``medmnist_resnet`` configure it, ``transfer`` and ``gan_balance`` extend it with
+their stages. Models map float images in [0, 1] (N×C×H×W) to class logits; evaluation runs in
+no-grad batches and scores are softmax probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainables import loop
+from trainables.augment import Augment, policy
+from trainables.loop import DeviceSplits
+
+NO_AUGMENT = Augment()
+#: Rows per evaluation batch (small enough for VGG16 activations on a CPU).
+EVAL_BATCH = 256
+
+
+def make_optimizer(params: Iterable[torch.Tensor], name: str, lr: float, *,
+                   momentum: float = 0.0, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """``sgd`` (with momentum) or ``adam``."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r} (sgd or adam)")
+
+
+class ClassifierTask:
+    """Train ``model`` on ``data``'s train split (the loop's ``train_batches``), score the
+    validation and test splits."""
+
+    def __init__(self, model: nn.Module, data: DeviceSplits, generator: torch.Generator, *,
+                 optimizer: torch.optim.Optimizer, batch_size: int, augment: Augment = NO_AUGMENT
+                 ) -> None:
+        self.model, self.data, self.generator = model.to(data.device), data, generator
+        self.optimizer, self.batch_size, self.augment = optimizer, batch_size, augment
+
+    @classmethod
+    def from_config(cls, model: nn.Module, data: DeviceSplits, generator: torch.Generator,
+                    config: dict[str, Any]) -> ClassifierTask:
+        """A task set up from the config keys ``optimizer`` (``momentum`` for sgd), ``lr``,
+        ``weight_decay``, ``batch_size`` and ``augment`` (a policy name)."""
+        name = config["optimizer"]
+        optimizer = make_optimizer(
+            model.parameters(), name, float(config["lr"]),
+            momentum=float(config["momentum"]) if name == "sgd" else 0.0,
+            weight_decay=float(config["weight_decay"]))
+        return cls(model, data, generator, optimizer=optimizer,
+                   batch_size=int(config["batch_size"]),
+                   augment=policy(config["augment"]))
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.model.train()
+        hits = torch.zeros((), device=self.data.device, dtype=torch.long)
+        seen = 0
+
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            nonlocal hits, seen
+            logits = self.model(self.augment(self.data.images("train", idx), self.generator))
+            y = self.data.y["train"][idx]
+            hits = hits + (logits.detach().argmax(1) == y).sum()
+            seen += len(idx)
+            return F.cross_entropy(logits, y)
+
+        loss = loop.train_batches(self.data, self.batch_size, self.generator, self.optimizer,
+                                  batch_loss)
+        return {"train_loss": loss, "train_acc": hits.item() / max(seen, 1)}
+
+    @torch.no_grad()
+    def logits(self, part: str) -> torch.Tensor:
+        """Logits of a whole split in evaluation batches."""
+        self.model.eval()
+        return torch.cat([self.model(self.data.images(part, s))
+                          for s in self.data.chunks(part, EVAL_BATCH)])
+
+    def validate(self) -> dict[str, float]:
+        logits, y = self.logits("val"), self.data.y["val"]
+        return {"val_loss": F.cross_entropy(logits, y).item(),
+                "val_acc": (logits.argmax(1) == y).float().mean().item()}
+
+    def test(self) -> tuple[dict[str, float], np.ndarray]:
+        return {}, torch.softmax(self.logits("test"), 1).cpu().numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,200 @@
+"""``gan_balance`` (report 004): balance the training split with a conditional DCGAN.
+
+Epochs ``1..G`` (``G = max(1, round(gan_fraction · max_epochs))``) train the conditional
+DCGAN (:class:`CondGenerator` / :class:`CondDiscriminator`; Adam, β1 0.5, N(0, 0.02) init,
+LeakyReLU 0.2) one epoch each on the real training images, resized on the device to the
+DCGAN's side (:func:`gan_size`: 64 for 64×64 images as in the report, 32 for 28×28 MedMNIST,
+8 for 8×8 digits), and report ``g_loss`` and ``d_loss`` (NaN after the stage). Meanwhile a
+classifier trains on the unbalanced split: ``val_acc`` of epochs before G is that baseline's.
+At the end of the GAN stage (epoch G) every class below ``balance_ratio`` × the majority
+count gets generated images up to it (``synthetic`` = how many; ``samples.png`` in the trial
+directory shows ``grid_columns`` generated images per class, one row each), and the
+classifier is trained afresh on real + synthetic images from epoch G to the end — the report
+retrains it on the balanced set. Test metrics are the balanced classifier's.
+
+``imbalance`` < 1 keeps only that fraction of every class in the upper half of the classes in
+the training split (validation and test untouched): digits is balanced, so the tests make it
+imbalanced this way; BreastMNIST (147 malignant vs 399 benign) is imbalanced already.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from ray import tune
+
+from study.splits import Splits
+from trainables import loop
+from trainables.classify import ClassifierTask
+from trainables.convnets import CondDiscriminator, CondGenerator, classifier, gan_size, resize
+from trainables.loop import DeviceSplits
+from trainables.nets import init_weights
+
+SAMPLES_FILE = "samples.png"
+#: Report 004 (DCGAN): Adam β1 0.5.
+BETAS = (0.5, 0.999)
+
+
+def imbalance_mask(y: torch.Tensor, num_classes: int, fraction: float) -> torch.Tensor:
+    """Rows to keep: all of the lower half of the classes, the first ``ceil(fraction · n)``
+    (at least one) of every class ``c >= num_classes // 2``."""
+    keep = torch.ones_like(y, dtype=torch.bool)
+    if fraction >= 1.0:
+        return keep
+    for c in range(num_classes // 2, num_classes):
+        rows = (y == c).nonzero().flatten()
+        keep[rows[max(1, math.ceil(fraction * len(rows))):]] = False
+    return keep
+
+
+def balance_counts(counts: list[int], ratio: float) -> list[int]:
+    """Images to generate per class so that each has ``ceil(ratio · majority)``."""
+    target = math.ceil(ratio * max(counts))
+    return [max(0, target - c) for c in counts]
+
+
+class GanBalanceTask:
+    """Conditional DCGAN stage, then a classifier retrained on the balanced training split."""
+
+    def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
+                 ) -> None:
+        self.config, self.generator = config, generator
+        keep = imbalance_mask(data.y["train"], data.info.num_classes, float(config["imbalance"]))
+        self.real = replace(data, x={**data.x, "train": data.x["train"][keep]},
+                            y={**data.y, "train": data.y["train"][keep]})
+        info, device = data.info, data.device
+        self.side = gan_size(info.size)
+        self.z_dim = int(config["z_dim"])
+        features = int(config["gan_features"])
+        self.gen = CondGenerator(self.z_dim, info.num_classes, info.channels, self.side,
+                                 features).to(device)
+        self.disc = CondDiscriminator(info.num_classes, info.channels, self.side,
+                                      features).to(device)
+        lr = float(config["gan_lr"])
+        self.g_opt = torch.optim.Adam(self.gen.parameters(), lr=lr, betas=BETAS)
+        self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=BETAS)
+        self.gan_epochs = max(1, round(float(config["gan_fraction"]) * int(config["max_epochs"])))
+        self.synthetic: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.clf = self._classifier()
+
+    def _classifier(self) -> ClassifierTask:
+        """A fresh classifier on the real (+ synthetic, once generated) training images."""
+        data, config = self.real, self.config
+        if self.synthetic is not None:
+            x, y = self.synthetic
+            data = replace(data, x={**data.x, "train": torch.cat([data.x["train"], x])},
+                           y={**data.y, "train": torch.cat([data.y["train"], y])})
+        arch = config["arch"]
+        dropout = float(config["dropout"]) if arch != "resnet18" else 0.0
+        model = classifier(arch, data.info.shape, data.info.num_classes, dropout)
+        return ClassifierTask.from_config(init_weights(model, config["init"]), data,
+                                          self.generator, config)
+
+    def _gan_epoch(self) -> dict[str, float]:
+        self.gen.train()
+        self.disc.train()
+        device = self.real.device
+        g_total = d_total = torch.zeros((), device=device)
+        n = 0
+        for idx in self.real.batches("train", int(self.config["gan_batch_size"]), self.generator):
+            if len(idx) < 2:
+                continue
+            real = resize(self.real.images("train", idx), (self.side, self.side)) * 2 - 1
+            y = self.real.y["train"][idx]
+            fake = self.gen(torch.randn(len(idx), self.z_dim, generator=self.generator)
+                            .to(device), y)
+            ones, zeros = torch.ones(len(idx), device=device), torch.zeros(len(idx), device=device)
+            d_loss = (F.binary_cross_entropy_with_logits(self.disc(real, y), ones)
+                      + F.binary_cross_entropy_with_logits(self.disc(fake.detach(), y), zeros))
+            self.d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.d_opt.step()
+            g_loss = F.binary_cross_entropy_with_logits(self.disc(fake, y), ones)
+            self.g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.g_opt.step()
+            g_total = g_total + g_loss.detach() * len(idx)
+            d_total = d_total + d_loss.detach() * len(idx)
+            n += len(idx)
+        return {"g_loss": (g_total / max(n, 1)).item(), "d_loss": (d_total / max(n, 1)).item()}
+
+    @torch.no_grad()
+    def generate(self, labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """uint8 images of ``labels`` from the generator, resized to ``size``."""
+        if not len(labels):
+            return torch.zeros(0, self.real.info.channels, *size, dtype=torch.uint8,
+                               device=labels.device)
+        self.gen.eval()
+        images = []
+        for chunk in labels.split(256):
+            z = torch.randn(len(chunk), self.z_dim, generator=self.generator).to(chunk.device)
+            images.append(resize((self.gen(z, chunk) + 1) / 2, size))
+        return torch.cat(images).clamp(0, 1).mul(255).round().to(torch.uint8)
+
+    def balance(self) -> int:
+        """Generate the minority images and restart the classifier on the balanced split."""
+        k = self.real.info.num_classes
+        counts = torch.bincount(self.real.y["train"], minlength=k).tolist()
+        need = torch.tensor(balance_counts(counts, float(self.config["balance_ratio"])))
+        labels = torch.repeat_interleave(torch.arange(k), need).to(self.real.device)
+        self.synthetic = (self.generate(labels, self.real.info.size), labels)
+        self.clf = self._classifier()
+        return len(labels)
+
+    def save_grid(self, path: str) -> None:
+        """PNG of ``grid_columns`` generated images per class (one row per class)."""
+        k, cols = self.real.info.num_classes, int(self.config["grid_columns"])
+        labels = torch.arange(k, device=self.real.device).repeat_interleave(cols)
+        x = self.generate(labels, (self.side, self.side)).cpu().numpy()
+        c, side = x.shape[1], self.side + 2  # 1-pixel border
+        grid = np.zeros((k * side, cols * side, c), dtype=np.uint8)
+        for i, image in enumerate(x):
+            row, col = divmod(i, cols)
+            grid[row * side + 1:row * side + side - 1, col * side + 1:col * side + side - 1] = \
+                image.transpose(1, 2, 0)
+        picture = Image.fromarray(grid[..., 0] if c == 1 else grid)
+        scale = max(1, 64 // self.side)
+        picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(path)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        stage = {"g_loss": math.nan, "d_loss": math.nan}
+        if epoch <= self.gan_epochs:
+            stage = self._gan_epoch()
+            if epoch == self.gan_epochs:
+                self.balance()
+                self.save_grid(os.path.join(tune.get_context().get_trial_dir(), SAMPLES_FILE))
+        synthetic = 0 if self.synthetic is None else len(self.synthetic[1])
+        return {**stage, "synthetic": synthetic, **self.clf.train_epoch(epoch)}
+
+    def validate(self) -> dict[str, float]:
+        return self.clf.validate()
+
+    def test(self) -> tuple[dict[str, float], np.ndarray]:
+        return self.clf.test()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
+                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+                "synthetic": self.synthetic, "clf": self.clf.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.gen.load_state_dict(state["gen"])
+        self.disc.load_state_dict(state["disc"])
+        self.g_opt.load_state_dict(state["g_opt"])
+        self.d_opt.load_state_dict(state["d_opt"])
+        if state["synthetic"] is not None:
+            self.synthetic = tuple(t.to(self.real.device) for t in state["synthetic"])
+            self.clf = self._classifier()
+        self.clf.load_state_dict(state["clf"])
+
+
+def train_gan_balance(config: dict[str, Any], data: Splits) -> None:
+    """Ray Tune trainable of ``gan_balance``."""
+    loop.run(config, data, GanBalanceTask)

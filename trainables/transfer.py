@@ -1,0 +1,191 @@
+"""``transfer`` (reports 002 and 003): two ways of reusing a trained network.
+
+``mode=split_classes`` (report 002): the classes are split into halves (0..k/2-1 and the
+rest). Net A is trained on the first half for ``a_epochs`` epochs, all inside the loop's
+epoch 1; net B = A's first ``n_frozen`` layers (Keras-style layer count: conv, pool, conv, pool,
+flatten, dense 256), frozen, + Dense 128 ReLU + Dense out, trained on the second half for the
+loop's ``max_epochs``. Validation and **test metrics are those of task B**: the study's splits
+are restricted to the second half's classes, relabelled 0..k-1, before the loop sees them, so
+``val_acc``, ``test_*`` and ``predictions.npz`` all refer to those classes. Net A's last
+validation accuracy is reported in epoch 1 as ``a_val_acc``. Needs at least 4 classes.
+
+``mode=pretrained`` (report 003 part 2): a torchvision VGG16 / ResNet50 / ResNet18 without
+its top + Flatten, Dense ``head_units`` ReLU, Dense classes (:class:`PretrainedNet`), SGD with
+momentum and an exponential learning-rate decay per optimiser step (lr·exp(-decay·steps), the
+report's Keras decay being per iteration too; applied at the end of each epoch, so the rate is
+constant within an epoch). Phase 1 (backbone frozen) lasts the first
+``max(1, round(frozen_fraction · max_epochs))`` epochs (report: 20 of 50, 0.4), phase 2
+unfreezes the last block for the rest. ``weights``: ``imagenet`` loads ImageNet weights from
+torchvision's cache (``torch.hub.get_dir()/checkpoints``), downloading them only if that
+works, else the trial fails with a one-line message (the default: a report-003 study never
+silently runs without ImageNet weights); ``none`` trains from scratch (random, frozen
+backbone in phase 1); ``auto`` uses the cached weights when present and otherwise runs as
+``none`` with a warning. ``imagenet_weights`` (1/0) in the final result
+says which happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
+from typing import Any
+from urllib.error import URLError
+
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+
+from study.errors import StudyError
+from study.splits import Splits
+from trainables import loop
+from trainables.augment import policy
+from trainables.classify import ClassifierTask, make_optimizer
+from trainables.convnets import PretrainedNet, ReportCNN
+from trainables.loop import DeviceSplits
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS: dict[str, torchvision.models.WeightsEnum] = {
+    "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1,
+    "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V1,
+    "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+}
+#: Report 002: net B adds Dense 128 ReLU before its output.
+HEAD_B_UNITS = 128
+
+
+# --- split_classes (report 002) -----------------------------------------------------------
+
+def class_subset(splits: Splits, classes: Sequence[int]) -> Splits:
+    """The images of ``classes`` only, relabelled 0..len(classes)-1 in that order."""
+    lookup = np.full(splits.info.num_classes, -1, dtype=np.int64)
+    lookup[list(classes)] = np.arange(len(classes))
+    parts: dict[str, np.ndarray] = {}
+    for part in ("train", "val", "test"):
+        x, y = getattr(splits, f"x_{part}"), getattr(splits, f"y_{part}")
+        keep = lookup[y] >= 0
+        parts[f"x_{part}"], parts[f"y_{part}"] = x[keep], lookup[y[keep]]
+    info = replace(splits.info, classes=tuple(splits.info.classes[c] for c in classes))
+    return Splits(**parts, info=info)
+
+
+def class_halves(splits: Splits) -> tuple[Splits, Splits]:
+    """Task A (the first half of the classes) and task B (the rest), each relabelled."""
+    k = splits.info.num_classes
+    if k < 4:
+        raise StudyError(f"transfer mode=split_classes needs at least 4 classes; "
+                         f"{splits.info.name} has {k} (use mode=pretrained)")
+    return class_subset(splits, range(k // 2)), class_subset(splits, range(k // 2, k))
+
+
+class SplitClassesTask(ClassifierTask):
+    """Net B on task B, after net A is trained on task A (``first``) in epoch 1."""
+
+    def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator,
+                 *, first: Splits) -> None:
+        lr, batch_size = float(config["lr"]), int(config["batch_size"])
+        augment = policy(config["augment"])
+        net_a = ReportCNN("net_a", first.info.shape, first.info.num_classes)
+        self.task_a = ClassifierTask(
+            net_a, DeviceSplits.from_splits(first, data.device), generator,
+            optimizer=make_optimizer(net_a.parameters(), "adam", lr), batch_size=batch_size,
+            augment=augment)
+        self.frozen = nn.Sequential(*list(net_a)[:int(config["n_frozen"])])  # A's own layers
+        with torch.no_grad():
+            flat = self.frozen(torch.zeros(1, *first.info.shape, device=data.device)).numel()
+        head = nn.Sequential(nn.Flatten(), nn.Linear(flat, HEAD_B_UNITS), nn.ReLU(),
+                             nn.Linear(HEAD_B_UNITS, data.info.num_classes))
+        super().__init__(nn.Sequential(self.frozen, head), data, generator,
+                         optimizer=make_optimizer(head.parameters(), "adam", lr),
+                         batch_size=batch_size, augment=augment)
+        self.a_epochs = int(config["a_epochs"])
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        stage_a: dict[str, float] = {}
+        if epoch == 1:
+            for a_epoch in range(1, self.a_epochs + 1):
+                stage_a["a_train_loss"] = self.task_a.train_epoch(a_epoch)["train_loss"]
+            stage_a["a_val_acc"] = self.task_a.validate()["val_acc"]
+        self.frozen.requires_grad_(False)  # B's optimiser holds only the head anyway
+        return {**stage_a, **super().train_epoch(epoch)}
+
+
+# --- pretrained (report 003 part 2) -------------------------------------------------------
+
+def imagenet_weights(backbone: str, mode: str) -> torchvision.models.WeightsEnum | None:
+    """The ImageNet weights to build ``backbone`` with (None: from scratch); see the module
+    docstring for ``mode`` (imagenet, auto, none)."""
+    if mode not in ("imagenet", "auto", "none"):
+        raise StudyError(f"weights={mode!r}: choose imagenet, auto or none")
+    if mode == "none":
+        return None
+    weights = WEIGHTS[backbone]
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if os.path.isfile(path):
+        return weights
+    if mode == "auto":
+        logger.warning("no ImageNet weights for %s at %s; training it from scratch "
+                       "(weights=auto)", backbone, path)
+        return None
+    try:
+        weights.get_state_dict(progress=False)  # downloads into that cache when online
+    except (URLError, OSError, RuntimeError) as err:
+        raise StudyError(f"ImageNet weights for {backbone} are not in torchvision's cache "
+                         f"({path}) and cannot be downloaded ({err}); copy the file there "
+                         f"or set weights=none") from None
+    return weights
+
+
+class PretrainedTask(ClassifierTask):
+    """An ImageNet backbone + new head, two phases (frozen backbone, last block unfrozen)."""
+
+    def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
+                 ) -> None:
+        weights = imagenet_weights(config["backbone"], config["weights"])
+        model = PretrainedNet(config["backbone"], data.info.shape, data.info.num_classes,
+                              weights=weights, head_units=int(config["head_units"]),
+                              min_size=int(config["min_size"]))
+        optimizer = make_optimizer(model.parameters(), "sgd", float(config["lr"]),
+                                   momentum=float(config["momentum"]))
+        batch_size = int(config["batch_size"])
+        n = len(data.y["train"])
+        steps = n // batch_size + (n % batch_size >= 2)  # a last batch of one is skipped
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(
+            optimizer, gamma=math.exp(-float(config["decay"]) * steps))
+        super().__init__(model, data, generator, optimizer=optimizer, batch_size=batch_size,
+                         augment=policy(config["augment"]))
+        self.net = model
+        self.pretrained = weights is not None
+        self.phase1_epochs = max(1, round(float(config["frozen_fraction"])
+                                          * int(config["max_epochs"])))
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.net.set_phase(1 if epoch <= self.phase1_epochs else 2)
+        metrics = super().train_epoch(epoch)
+        self.scheduler.step()
+        return {**metrics, "phase": self.net.phase}
+
+    def test(self) -> tuple[dict[str, float], np.ndarray]:
+        extra, scores = super().test()
+        return {**extra, "imagenet_weights": float(self.pretrained)}, scores
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def train_transfer(config: dict[str, Any], data: Splits) -> None:
+    """Ray Tune trainable of ``transfer`` (``mode`` split_classes or pretrained)."""
+    if config["mode"] == "split_classes":
+        first, second = class_halves(data)
+        loop.run(config, second, partial(SplitClassesTask, first=first))
+    else:
+        loop.run(config, data, PretrainedTask)
