@@ -20,6 +20,17 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread, as in a 1-CPU trial: far faster on a shared 2-core machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None
             ) -> subprocess.CompletedProcess:
     """``python -m study.run ARGS`` in a subprocess, output captured."""

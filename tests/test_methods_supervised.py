@@ -54,12 +54,8 @@ def conv_widths(module: nn.Module) -> list[int]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as in a 1-CPU trial: far faster on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """Every test here runs with one torch thread."""
 
 
 @pytest.fixture(scope="module")
