@@ -20,7 +20,8 @@ start_node doomed --address "127.0.0.1:$HEAD_PORT" --num-cpus 1 --num-gpus 0 \
 wait_nodes 2
 
 python -m study.run vae_knn "${ARGS[@]}" --no-report --scheduler fifo --cpus-per-trial 1 \
-    --num-samples 3 --max-epochs 8 --set checkpoint_every_s=0 --set arch=dense &
+    --num-samples 3 --max-epochs 20 --set checkpoint_every_s=0 --set arch=conv \
+    --set batch_size=32 &
 driver=$!
 
 read -r trial epoch < <(python "$HERE/wait_for.py" "$STORAGE/faults" --host doomed \
