@@ -41,7 +41,10 @@ class ClassifierTask:
     def __init__(self, model: nn.Module, data: DeviceSplits, generator: torch.Generator, *,
                  optimizer: torch.optim.Optimizer, batch_size: int, augment: Augment = NO_AUGMENT
                  ) -> None:
-        self.model, self.data, self.generator = model.to(data.device), data, generator
+        # channels_last: oneDNN's and cuDNN's preferred conv layout (12 % faster steps of
+        # report 002's CIFAR CNN on 2 CPU cores); inputs follow in :meth:`inputs`.
+        self.model = model.to(data.device, memory_format=torch.channels_last)
+        self.data, self.generator = data, generator
         self.optimizer, self.batch_size, self.augment = optimizer, batch_size, augment
 
     @classmethod
@@ -65,7 +68,8 @@ class ClassifierTask:
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             nonlocal hits, seen
-            logits = self.model(self.augment(self.data.images("train", idx), self.generator))
+            logits = self.model(self.inputs(self.augment(self.data.images("train", idx),
+                                                         self.generator)))
             y = self.data.y["train"][idx]
             hits = hits + (logits.detach().argmax(1) == y).sum()
             seen += len(idx)
@@ -79,8 +83,13 @@ class ClassifierTask:
     def logits(self, part: str) -> torch.Tensor:
         """Logits of a whole split in evaluation batches."""
         self.model.eval()
-        return torch.cat([self.model(self.data.images(part, s))
+        return torch.cat([self.model(self.inputs(self.data.images(part, s)))
                           for s in self.data.chunks(part, EVAL_BATCH)])
+
+    @staticmethod
+    def inputs(images: torch.Tensor) -> torch.Tensor:
+        """A batch in the model's memory layout (channels_last)."""
+        return images.contiguous(memory_format=torch.channels_last)
 
     def validate(self) -> dict[str, float]:
         logits, y = self.logits("val"), self.data.y["val"]
