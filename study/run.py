@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from study.errors import StudyError
 from study.space import parse_assignment
@@ -18,8 +18,15 @@ logger = logging.getLogger("study")
 TOP_TRIALS = 5
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr and exit code 2, like StudyError."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see python -m study.run -h)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="python -m study.run", argument_default=argparse.SUPPRESS,
         description="Run a Ray Tune + Optuna hyperparameter study of one method.")
     p.add_argument("method", nargs="?", help="registered method, e.g. vae_knn")

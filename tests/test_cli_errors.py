@@ -35,6 +35,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragments):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_argparse_errors_are_one_line_too(tmp_path):
+    proc = run_cli("vae_knn", "--scheduler", "pbt", "--storage", str(tmp_path))
+    assert_one_line_error(proc, "--scheduler", "invalid choice")
+
+
 def test_missing_data_dir_offline_names_the_directory(tmp_path):
     missing = tmp_path / "nowhere"
     proc = run_cli("vae_knn", "--dataset", "mnist", "--data-dir", str(missing),
