@@ -70,7 +70,8 @@ def load_data(spec: StudySpec) -> Splits:
 def config_constants(spec: StudySpec, method: registry.Method) -> dict[str, Any]:
     """Values every trial's config carries besides the sampled ones."""
     return {**method_defaults(method), "max_epochs": spec.max_epochs, "seed": spec.seed,
-            "val_fraction": spec.val_fraction}
+            "val_fraction": spec.val_fraction, "precision": spec.precision,
+            "compile": spec.compile}
 
 
 def method_defaults(method: registry.Method) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from study.errors import StudyError
 from study.space import parse_assignment
-from study.spec import build, load_saved
+from study.spec import PRECISIONS, build, load_saved
 
 logger = logging.getLogger("study")
 
@@ -59,6 +59,10 @@ def parser() -> argparse.ArgumentParser:
     res.add_argument("--max-concurrent", type=int)
     res.add_argument("--max-failures", type=int, help="retries of a failed trial (default 2)")
     res.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT")
+    res.add_argument("--precision", choices=PRECISIONS,
+                     help="autocast: auto (default) is bf16 on a CUDA GPU, fp32 on CPU")
+    res.add_argument("--compile", action="store_true",
+                     help="torch.compile each trial's models (pays off on long GPU trials)")
     out = p.add_argument_group("results")
     out.add_argument("--storage", help="results root, local dir or URI (default ./studies)")
     out.add_argument("--name", help="study name (default METHOD-DATASET-TIMESTAMP)")

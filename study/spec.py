@@ -14,6 +14,8 @@ import yaml
 from study.errors import StudyError
 
 SPEC_FILE = "study.json"
+#: ``--precision`` choices; ``auto`` is bf16 autocast on a CUDA device that supports it.
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -38,6 +40,8 @@ class StudySpec:
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
     max_failures: int = 2
+    precision: str = "auto"  # auto (bf16 autocast on CUDA), fp32 or bf16
+    compile: bool = False
     address: str | None = None
     storage: str = "studies"
     name: str | None = None
@@ -62,6 +66,7 @@ class StudySpec:
         """Range and choice checks that need no imports of methods or data."""
         _choice("scheduler", self.scheduler, ("asha", "fifo"))
         _choice("searcher", self.searcher, ("optuna", "random"))
+        _choice("precision", self.precision, PRECISIONS)
         for name in ("num_samples", "max_epochs", "repeats"):
             if getattr(self, name) < 1:
                 raise StudyError(f"--{name.replace('_', '-')} must be at least 1")

@@ -38,7 +38,7 @@ from trainables.convnets import (
     resnet18,
 )
 from trainables.gan_balance import GanBalanceTask, balance_counts, imbalance_mask
-from trainables.loop import DeviceSplits, seed_everything
+from trainables.loop import Acceleration, DeviceSplits, seed_everything
 from trainables.medmnist_resnet import medmnist_metrics
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64)]
@@ -257,11 +257,16 @@ def test_imbalance_and_balance_counts():
     assert balance_counts([10, 10, 3, 3], 0.5) == [0, 0, 2, 2]
 
 
-def test_gan_balance_generates_the_missing_images(digits, trial_dir):
+@pytest.mark.parametrize("amp_dtype", [None, torch.bfloat16])
+def test_gan_balance_generates_the_missing_images(digits, trial_dir, amp_dtype):
     config = {**gan_space.DEFAULTS, **gan_space.START_POINTS[0], "imbalance": 0.3,
               "gan_features": 16, "z_dim": 32, "batch_size": 64, "max_epochs": 2}
-    dev = DeviceSplits.from_splits(digits, torch.device("cpu"))
+    dev = DeviceSplits.from_splits(digits, torch.device("cpu"), Acceleration(amp_dtype))
     task = GanBalanceTask(config, dev, seed_everything(0))
+    dtypes = set()
+    for layer in [*task.gen.modules(), *task.disc.modules()]:
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            layer.register_forward_hook(lambda _m, _i, out: dtypes.add(out.dtype))
     counts = torch.bincount(task.real.y["train"], minlength=10).tolist()
     assert counts[:5] == torch.bincount(dev.y["train"], minlength=10).tolist()[:5]
     assert max(counts[5:]) < min(counts[:5])
@@ -275,6 +280,7 @@ def test_gan_balance_generates_the_missing_images(digits, trial_dir):
     with Image.open(trial_dir / "samples.png") as grid:  # 10 rows of 8, 8×8 cells scaled ×8
         assert grid.size == (8 * 10 * 8, 10 * 10 * 8)
     assert math.isnan(task.train_epoch(2)["g_loss"])
+    assert dtypes == {amp_dtype or torch.float32}  # the GAN stage ran under the autocast
 
 
 def _round_trip(make, config, dev):

@@ -198,10 +198,10 @@ class AeClassifierTask:
         self.config, self.data, self.generator = config, data, generator
         self.plan = stage_plan([int(config["ae_epochs"]), int(config["head_epochs"]),
                                 int(config["finetune_epochs"])], int(config["max_epochs"]))
-        self.net = init_weights(AeClassifierNet(
+        self.net = data.place(init_weights(AeClassifierNet(
             data.info.shape, data.info.num_classes, arch=config["arch"],
             latent_dim=int(config.get("latent_dim", 30)), dropout=float(config["dropout"]),
-            batchnorm=bool(config["batchnorm"])), config["init"]).to(data.device)
+            batchnorm=bool(config["batchnorm"])), config["init"]))
         lr, wd = float(config["lr"]), float(config["weight_decay"])
         self.batch_size = int(config["batch_size"])
         encoder, decoder, head = (list(m.parameters()) for m in
@@ -245,8 +245,10 @@ class AeClassifierTask:
 
     @torch.no_grad()
     def _probe_codes(self, part: str, index: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.net.probe_codes(self.data.images(part, index[s:s + 1024]))
-                          for s in range(0, len(index), 1024)])
+        with self.data.autocast():
+            codes = [self.net.probe_codes(self.data.images(part, index[s:s + 1024]))
+                     for s in range(0, len(index), 1024)]
+        return torch.cat(codes).float()
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -257,8 +259,9 @@ class AeClassifierTask:
         recon = 0.0
         for s in self.data.chunks("val"):
             x = self.data.images("val", s)
-            recon += F.mse_loss(torch.sigmoid(self.net.reconstruct(x)), x,
-                                reduction="sum").item()
+            with self.data.autocast():
+                logits = self.net.reconstruct(x)
+            recon += F.mse_loss(torch.sigmoid(logits.float()), x, reduction="sum").item()
         k = min(int(self.config["probe_neighbors"]), len(self.probe_index))
         acc = neighbors.accuracy_by_k(
             self._probe_codes("train", self.probe_index), self.data.y["train"][self.probe_index],

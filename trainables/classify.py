@@ -43,7 +43,7 @@ class ClassifierTask:
                  ) -> None:
         # channels_last: oneDNN's and cuDNN's preferred conv layout (12 % faster steps of
         # report 002's CIFAR CNN on 2 CPU cores); inputs follow in :meth:`inputs`.
-        self.model = model.to(data.device, memory_format=torch.channels_last)
+        self.model = data.place(model, channels_last=True)
         self.data, self.generator = data, generator
         self.optimizer, self.batch_size, self.augment = optimizer, batch_size, augment
 
@@ -83,8 +83,10 @@ class ClassifierTask:
     def logits(self, part: str) -> torch.Tensor:
         """Logits of a whole split in evaluation batches."""
         self.model.eval()
-        return torch.cat([self.model(self.inputs(self.data.images(part, s)))
-                          for s in self.data.chunks(part, EVAL_BATCH)])
+        with self.data.autocast():
+            logits = [self.model(self.inputs(self.data.images(part, s)))
+                      for s in self.data.chunks(part, EVAL_BATCH)]
+        return torch.cat(logits).float()
 
     @staticmethod
     def inputs(images: torch.Tensor) -> torch.Tensor:

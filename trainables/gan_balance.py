@@ -69,14 +69,14 @@ class GanBalanceTask:
         keep = imbalance_mask(data.y["train"], data.info.num_classes, float(config["imbalance"]))
         self.real = replace(data, x={**data.x, "train": data.x["train"][keep]},
                             y={**data.y, "train": data.y["train"][keep]})
-        info, device = data.info, data.device
+        info = data.info
         self.side = gan_size(info.size)
         self.z_dim = int(config["z_dim"])
         features = int(config["gan_features"])
-        self.gen = CondGenerator(self.z_dim, info.num_classes, info.channels, self.side,
-                                 features).to(device)
-        self.disc = CondDiscriminator(info.num_classes, info.channels, self.side,
-                                      features).to(device)
+        self.gen = data.place(CondGenerator(self.z_dim, info.num_classes, info.channels,
+                                            self.side, features))
+        self.disc = data.place(CondDiscriminator(info.num_classes, info.channels, self.side,
+                                                 features))
         lr = float(config["gan_lr"])
         self.g_opt = torch.optim.Adam(self.gen.parameters(), lr=lr, betas=BETAS)
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=BETAS)
@@ -108,15 +108,18 @@ class GanBalanceTask:
                 continue
             real = resize(self.real.images("train", idx), (self.side, self.side)) * 2 - 1
             y = self.real.y["train"][idx]
-            fake = self.gen(torch.randn(len(idx), self.z_dim, generator=self.generator)
-                            .to(device), y)
+            z = torch.randn(len(idx), self.z_dim, generator=self.generator).to(device)
             ones, zeros = torch.ones(len(idx), device=device), torch.zeros(len(idx), device=device)
-            d_loss = (F.binary_cross_entropy_with_logits(self.disc(real, y), ones)
-                      + F.binary_cross_entropy_with_logits(self.disc(fake.detach(), y), zeros))
+            with self.real.autocast():
+                fake = self.gen(z, y)
+                d_loss = (F.binary_cross_entropy_with_logits(self.disc(real, y), ones)
+                          + F.binary_cross_entropy_with_logits(self.disc(fake.detach(), y),
+                                                               zeros))
             self.d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             self.d_opt.step()
-            g_loss = F.binary_cross_entropy_with_logits(self.disc(fake, y), ones)
+            with self.real.autocast():
+                g_loss = F.binary_cross_entropy_with_logits(self.disc(fake, y), ones)
             self.g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             self.g_opt.step()
@@ -135,7 +138,9 @@ class GanBalanceTask:
         images = []
         for chunk in labels.split(256):
             z = torch.randn(len(chunk), self.z_dim, generator=self.generator).to(chunk.device)
-            images.append(resize((self.gen(z, chunk) + 1) / 2, size))
+            with self.real.autocast():
+                fake = self.gen(z, chunk)
+            images.append(resize((fake.float() + 1) / 2, size))
         return torch.cat(images).clamp(0, 1).mul(255).round().to(torch.uint8)
 
     def balance(self) -> int:

@@ -67,28 +67,29 @@ class AutoencoderKnnTask:
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
                  ) -> None:
         self.config, self.data, self.generator = config, data, generator
-        self.model = init_weights(Autoencoder(
+        self.model = data.place(init_weights(Autoencoder(
             data.info.shape, arch=config["arch"], latent_dim=int(config["latent_dim"]),
             variational=self.variational, dropout=float(config["dropout"]),
-            batchnorm=bool(config.get("batchnorm", True))), config["init"]).to(data.device)
+            batchnorm=bool(config.get("batchnorm", True))), config["init"]))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(config["lr"]),
                                           weight_decay=float(config.get("weight_decay", 0.0)))
         self.beta = float(config["beta"]) if self.variational else 0.0
 
-    def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reconstruction and KL loss per image (KL is zero for a plain autoencoder)."""
+    def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reconstruction and KL loss per image (KL is zero for a plain autoencoder), and
+        the codes (means) of the batch."""
         logits, mu, logvar = self.model(x)
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
         if logvar is None:
-            return recon, torch.zeros_like(recon)
+            return recon, torch.zeros_like(recon), mu
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(x)
-        return recon, kl
+        return recon, kl, mu
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-            recon, kl = self._losses(self.data.images("train", idx))
+            recon, kl, _ = self._losses(self.data.images("train", idx))
             return recon + self.beta * kl
 
         return {"train_loss": loop.train_batches(self.data, int(self.config["batch_size"]),
@@ -98,20 +99,23 @@ class AutoencoderKnnTask:
     def codes(self, part: str) -> torch.Tensor:
         """Latent codes (a VAE's means) of a whole split, in evaluation batches."""
         self.model.eval()
-        return torch.cat([self.model.encode(self.data.images(part, s))[0]
-                          for s in self.data.chunks(part)])
+        with self.data.autocast():
+            codes = [self.model.encode(self.data.images(part, s))[0]
+                     for s in self.data.chunks(part)]
+        return torch.cat(codes).float()
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         self.model.eval()
-        recon = kl = 0.0
+        sums = torch.zeros(2, device=self.data.device)  # recon, kl; one sync at the end
+        val_codes = []  # from the loss pass: one forward pass over the validation split
         for s in self.data.chunks("val"):
-            r, k = self._losses(self.data.images("val", s))
-            n = s.stop - s.start
-            recon, kl = recon + r.item() * n, kl + k.item() * n
-        n_val = len(self.data.y["val"])
-        recon, kl = recon / n_val, kl / n_val
-        scores = knn_scores(self.codes("train"), self.data.y["train"], self.codes("val"),
+            with self.data.autocast():
+                r, k, mu = self._losses(self.data.images("val", s))
+            sums += torch.stack((r, k)).float() * (s.stop - s.start)
+            val_codes.append(mu.float())
+        recon, kl = (sums / len(self.data.y["val"])).tolist()
+        scores = knn_scores(self.codes("train"), self.data.y["train"], torch.cat(val_codes),
                             self.data.y["val"], n_neighbors=int(self.config["n_neighbors"]),
                             k_max=int(self.config["k_max"]),
                             num_classes=self.data.info.num_classes)

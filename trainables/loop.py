@@ -21,7 +21,9 @@ import numpy as np
 import ray
 import torch
 from ray import tune
+from torch import nn
 
+from study.spec import PRECISIONS
 from study.splits import DatasetInfo, Splits
 from trainables.metrics import classification_metrics, save_predictions
 
@@ -35,17 +37,38 @@ CORE_KEYS = ("val_acc", "val_loss", "train_loss", "epoch")
 LOOP_DEFAULTS: dict[str, Any] = {"checkpoint_every_s": 30.0}
 
 
+@dataclass(frozen=True)
+class Acceleration:
+    """How a trial runs its models: bf16 autocast (``amp_dtype``) and ``torch.compile``."""
+
+    amp_dtype: torch.dtype | None = None
+    compile: bool = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], device: torch.device) -> Acceleration:
+        """From the config keys ``precision`` (see :data:`PRECISIONS`) and ``compile``."""
+        precision = config.get("precision", "auto")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: choose from {', '.join(PRECISIONS)}")
+        bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda"
+                                       and torch.cuda.is_bf16_supported())
+        return cls(torch.bfloat16 if bf16 else None, bool(config.get("compile", False)))
+
+
 @dataclass
 class DeviceSplits:
-    """The three splits as uint8 / int64 tensors resident on the trial's device."""
+    """The three splits as uint8 / int64 tensors resident on the trial's device, and how
+    models run there (:class:`Acceleration`)."""
 
     x: dict[str, torch.Tensor]
     y: dict[str, torch.Tensor]
     info: DatasetInfo
     device: torch.device
+    accel: Acceleration = Acceleration()
 
     @classmethod
-    def from_splits(cls, splits: Splits, device: torch.device) -> DeviceSplits:
+    def from_splits(cls, splits: Splits, device: torch.device,
+                    accel: Acceleration = Acceleration()) -> DeviceSplits:
         parts = ("train", "val", "test")
         # Arrays from Ray's object store are read-only; they are only ever read here, so
         # share them (no copy per trial) and silence torch's not-writable warning.
@@ -54,7 +77,23 @@ class DeviceSplits:
             return cls(
                 x={p: torch.from_numpy(getattr(splits, f"x_{p}")).to(device) for p in parts},
                 y={p: torch.from_numpy(getattr(splits, f"y_{p}")).to(device) for p in parts},
-                info=splits.info, device=device)
+                info=splits.info, device=device, accel=accel)
+
+    def place(self, model: nn.Module, *, channels_last: bool = False) -> nn.Module:
+        """``model`` on the device (in channels_last layout if asked), its forward compiled
+        in place when the trial runs with ``compile`` (state_dict keys stay the same)."""
+        layout = torch.channels_last if channels_last else torch.preserve_format
+        model = model.to(self.device, memory_format=layout)
+        if self.accel.compile:
+            model.compile()
+        return model
+
+    def autocast(self) -> torch.autocast:
+        """Forward passes under this context run in bf16 where the trial asked for it;
+        outputs that feed k-NN or metrics are cast back to float32 by the caller."""
+        dtype = self.accel.amp_dtype
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32,
+                              enabled=dtype is not None)
 
     def images(self, part: str, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
         """Images of a split (or of the indexed rows) as float in [0, 1]."""
@@ -103,12 +142,14 @@ def train_batches(data: DeviceSplits, batch_size: int, generator: torch.Generato
     """One optimiser pass over the train split: ``batch_loss(index batch)`` then a step.
 
     Returns the mean loss per image; batches of one are skipped (batch norm needs two).
+    ``batch_loss`` runs under the trial's autocast, the backward pass outside it.
     """
     total, n = torch.zeros((), device=data.device), 0
     for idx in data.batches("train", batch_size, generator):
         if len(idx) < 2:
             continue
-        loss = batch_loss(idx)
+        with data.autocast():
+            loss = batch_loss(idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -158,7 +199,7 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
         data = data.resplit(float(config["split_ratio"]), float(config.get("val_fraction", 0.2)),
                             int(config.get("seed", 0)))
     device = pick_device()
-    dev = DeviceSplits.from_splits(data, device)
+    dev = DeviceSplits.from_splits(data, device, Acceleration.from_config(config, device))
     task = make_task(config, dev, generator)
     where = placement(device)
     max_epochs = int(config["max_epochs"])

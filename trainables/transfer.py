@@ -92,7 +92,7 @@ class SplitClassesTask(ClassifierTask):
         augment = policy(config["augment"])
         net_a = ReportCNN("net_a", first.info.shape, first.info.num_classes)
         self.task_a = ClassifierTask(
-            net_a, DeviceSplits.from_splits(first, data.device), generator,
+            net_a, DeviceSplits.from_splits(first, data.device, data.accel), generator,
             optimizer=make_optimizer(net_a.parameters(), "adam", lr), batch_size=batch_size,
             augment=augment)
         self.frozen = nn.Sequential(*list(net_a)[:int(config["n_frozen"])])  # A's own layers
