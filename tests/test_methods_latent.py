@@ -2,6 +2,7 @@
 PCA k-NN against scikit-learn, Isomap's subsample, stage plans, spaces, and a real 2-trial
 study of each method on digits through the CLI's main()."""
 
+import copy
 import json
 import math
 
@@ -208,6 +209,22 @@ def test_plain_autoencoder_task_has_no_kl(digits):
     val = task.validate()
     assert "kl" not in val and val["val_loss"] == val["recon_loss"]
     assert task.codes("train").shape == (len(dev.y["train"]), 6)
+
+
+def test_training_codes_are_reused_only_while_the_weights_stand(digits):
+    _, dev = digits
+    config = {"arch": "dense", "latent_dim": 6, "n_neighbors": 5, "lr": 1e-2, "dropout": 0.0,
+              "init": "default", "batch_size": 128, "seed": 0, **ae_knn.DEFAULTS}
+    task = knn.AutoencoderKnnTask(config, dev, torch.Generator().manual_seed(0))
+    task.train_epoch(1)
+    task.validate()
+    first = task.train_codes()
+    assert torch.equal(first, task.codes("train"))  # what test() scores with
+    state = copy.deepcopy(task.state_dict())  # the live tensors change in place
+    task.train_epoch(2)
+    assert not torch.allclose(task.train_codes(), first)
+    task.load_state_dict(state)
+    assert torch.equal(task.train_codes(), first)
 
 
 @pytest.mark.parametrize("module", SPACES, ids=lambda m: m.__name__.split(".")[-1])

@@ -74,6 +74,9 @@ class AutoencoderKnnTask:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(config["lr"]),
                                           weight_decay=float(config.get("weight_decay", 0.0)))
         self.beta = float(config["beta"]) if self.variational else 0.0
+        # Codes of the training split under the current weights: the last validation's are
+        # the test's too (1.3 s saved on 50,000 CIFAR images). Reset whenever weights change.
+        self._train_codes: torch.Tensor | None = None
 
     def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reconstruction and KL loss per image (KL is zero for a plain autoencoder), and
@@ -87,6 +90,7 @@ class AutoencoderKnnTask:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
+        self._train_codes = None
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             recon, kl, _ = self._losses(self.data.images("train", idx))
@@ -104,6 +108,12 @@ class AutoencoderKnnTask:
                      for s in self.data.chunks(part)]
         return torch.cat(codes).float()
 
+    def train_codes(self) -> torch.Tensor:
+        """:meth:`codes` of the training split, computed once per weight update."""
+        if self._train_codes is None:
+            self._train_codes = self.codes("train")
+        return self._train_codes
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         self.model.eval()
@@ -115,7 +125,7 @@ class AutoencoderKnnTask:
             sums += torch.stack((r, k)).float() * (s.stop - s.start)
             val_codes.append(mu.float())
         recon, kl = (sums / len(self.data.y["val"])).tolist()
-        scores = knn_scores(self.codes("train"), self.data.y["train"], torch.cat(val_codes),
+        scores = knn_scores(self.train_codes(), self.data.y["train"], torch.cat(val_codes),
                             self.data.y["val"], n_neighbors=int(self.config["n_neighbors"]),
                             k_max=int(self.config["k_max"]),
                             num_classes=self.data.info.num_classes)
@@ -125,7 +135,7 @@ class AutoencoderKnnTask:
         return {**losses, **scores}
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
-        scores = knn_class_scores(self.codes("train"), self.data.y["train"], self.codes("test"),
+        scores = knn_class_scores(self.train_codes(), self.data.y["train"], self.codes("test"),
                                   int(self.config["n_neighbors"]), self.data.info.num_classes)
         return {}, scores
 
@@ -135,6 +145,7 @@ class AutoencoderKnnTask:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self._train_codes = None
 
 
 class VaeKnnTask(AutoencoderKnnTask):
