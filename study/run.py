@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     res.add_argument("--precision", choices=PRECISIONS,
                      help="autocast: auto (default) is bf16 on a CUDA GPU, fp32 on CPU")
     res.add_argument("--compile", action="store_true",
-                     help="torch.compile each trial's models (pays off on long GPU trials)")
+                     help="torch.compile each trial's models (for long GPU trials)")
     out = p.add_argument_group("results")
     out.add_argument("--storage", help="results root, local dir or URI (default ./studies)")
     out.add_argument("--name", help="study name (default METHOD-DATASET-TIMESTAMP)")

@@ -14,6 +14,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -88,12 +89,12 @@ class DeviceSplits:
             model.compile()
         return model
 
-    def autocast(self) -> torch.autocast:
+    def autocast(self) -> AbstractContextManager:
         """Forward passes under this context run in bf16 where the trial asked for it;
         outputs that feed k-NN or metrics are cast back to float32 by the caller."""
-        dtype = self.accel.amp_dtype
-        return torch.autocast(self.device.type, dtype=dtype or torch.float32,
-                              enabled=dtype is not None)
+        if self.accel.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.accel.amp_dtype)
 
     def images(self, part: str, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
         """Images of a split (or of the indexed rows) as float in [0, 1]."""
