@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only knn trial_speed tune_overhead search]``."""
+"""``python -m bench [--quick] [--only knn trial_speed tune_overhead search gpu_packing]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 
 from bench.report import machine
 
-SECTIONS = ("knn", "trial_speed", "tune_overhead", "search")
+SECTIONS = ("knn", "trial_speed", "tune_overhead", "search", "gpu_packing")
 
 
 def main() -> None:

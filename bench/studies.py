@@ -8,16 +8,19 @@ from ray import tune
 
 from study import launch, registry
 from study.spec import StudySpec
+from study.splits import Splits
 
 
-def run_study(spec: StudySpec, *, reuse_actors: bool = True
+def run_study(spec: StudySpec, *, reuse_actors: bool = True, splits: Splits | None = None
               ) -> tuple[tune.ResultGrid, float, float]:
-    """Results, the wall-clock start of ``fit`` and its duration in seconds."""
+    """Results, the wall-clock start of ``fit`` and its duration in seconds; ``splits``
+    replaces the spec's dataset (synthetic data for timing)."""
     spec.validate()
     method = registry.get(spec.method)
     fixed = launch.checked_fixed(spec, method)
     launch.check_storage(spec)
-    trainable = launch.trainable_for(spec, method, launch.load_data(spec))
+    data = launch.load_data(spec) if splits is None else splits
+    trainable = launch.trainable_for(spec, method, data)
     tuner = launch.new_tuner(spec, method, trainable, fixed, reuse_actors=reuse_actors,
                              verbose=0)
     start, clock = time.time(), time.perf_counter()
