@@ -133,9 +133,11 @@ def load_saved(study_dir: str) -> StudySpec:
     from study import storage
 
     try:
-        return StudySpec(**json.loads(storage.read_text(f"{study_dir.rstrip('/')}/{SPEC_FILE}")))
+        values = json.loads(storage.read_text(f"{study_dir.rstrip('/')}/{SPEC_FILE}"))
     except FileNotFoundError:
         raise StudyError(f"{study_dir}: no {SPEC_FILE}; is this a study directory?") from None
+    values.setdefault("precision", "fp32")  # studies from before --precision ran in fp32
+    return StudySpec(**values)
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

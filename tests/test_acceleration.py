@@ -38,10 +38,23 @@ def test_precision_resolves_per_device(precision, device, dtype):
     assert accel.amp_dtype == dtype and not accel.compile
 
 
-def test_auto_precision_is_bf16_on_a_cuda_device_that_supports_it(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+@pytest.mark.parametrize(("native", "dtype"), [(True, torch.bfloat16), (False, None)])
+def test_auto_precision_is_bf16_only_where_the_gpu_computes_it_natively(monkeypatch, native,
+                                                                         dtype):
+    asked = []
+
+    def is_bf16_supported(including_emulation: bool = True) -> bool:
+        asked.append(including_emulation)
+        return native or including_emulation  # a V100 or T4 "supports" bf16 by emulation
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
     accel = Acceleration.from_config({"precision": "auto", "compile": True}, torch.device("cuda"))
-    assert accel == Acceleration(torch.bfloat16, True)
+    assert accel == Acceleration(dtype, True) and asked == [False]
+
+
+def test_a_config_from_before_the_flag_stays_fp32(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert Acceleration.from_config({}, torch.device("cuda")).amp_dtype is None
 
 
 def test_unknown_precision_is_refused():
@@ -96,6 +109,25 @@ def test_compile_compiles_the_forward_and_keeps_checkpoint_keys(digits, one_torc
     assert list(task.state_dict()["model"]) == list(plain.state_dict()["model"])
     plain.load_state_dict(task.state_dict())  # a compiled trial's checkpoint loads anywhere
     assert 0.3 < metrics["val_acc"] <= 1.0
+
+
+def test_each_trial_compiles_afresh_in_a_reused_process(digits, one_torch_thread,
+                                                         monkeypatch):
+    """Ray reuses a trial's process for the next trial: without a reset, the earlier trials'
+    graphs count against dynamo's recompile limit and later trials silently run eager."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)  # one trial's worth
+    accel = Acceleration(compile=True)
+    graphs = []
+    for seed in (0, 1):
+        accel.begin_trial()
+        counters.clear()
+        task = VaeKnnTask(VAE, on_cpu(digits, accel), torch.Generator().manual_seed(seed))
+        task.train_epoch(1)
+        task.validate()
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[1] == graphs[0] >= 2
 
 
 def test_flags_reach_the_trial_config_and_study_json(tmp_path):

@@ -1,10 +1,12 @@
 """StudySpec: defaults < YAML config < command line, and the spec's own checks."""
 
+import json
+
 import pytest
 
 from study.errors import StudyError
 from study.run import spec_from_argv
-from study.spec import StudySpec, build
+from study.spec import StudySpec, build, load_saved
 
 
 def test_yaml_then_command_line_override(tmp_path):
@@ -43,3 +45,13 @@ def test_invalid_specs(values, message):
 
 def test_fractional_gpus_are_fine():
     assert StudySpec(method="vae_knn", gpus_per_trial=0.25).validate().gpus_per_trial == 0.25
+
+
+def test_a_study_saved_before_precision_existed_resumes_in_fp32(tmp_path):
+    saved = json.loads(StudySpec(method="vae_knn").to_json())
+    del saved["precision"], saved["compile"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "study.json").write_text(json.dumps(saved))
+    spec = load_saved(str(tmp_path / "old"))
+    assert spec.precision == "fp32" and spec.compile is False
+    assert StudySpec(method="vae_knn").precision == "auto"  # new studies

@@ -85,6 +85,7 @@ class AutoencoderKnnTask:
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
         if logvar is None:
             return recon, torch.zeros_like(recon), mu
+        mu, logvar = mu.float(), logvar.float()  # CPU autocast would sum in bf16
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(x)
         return recon, kl, mu
 

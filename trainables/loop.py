@@ -47,13 +47,26 @@ class Acceleration:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], device: torch.device) -> Acceleration:
-        """From the config keys ``precision`` (see :data:`PRECISIONS`) and ``compile``."""
-        precision = config.get("precision", "auto")
+        """From the config keys ``precision`` (see :data:`PRECISIONS`) and ``compile``.
+
+        ``auto`` means bf16 only on a GPU that computes it natively (Ampere or newer), not
+        emulated. A config without ``precision`` (a study started before the flag existed,
+        resumed) stays in fp32, as it began.
+        """
+        precision = config.get("precision", "fp32")
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r}: choose from {', '.join(PRECISIONS)}")
-        bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda"
-                                       and torch.cuda.is_bf16_supported())
+        bf16 = precision == "bf16" or (
+            precision == "auto" and device.type == "cuda"
+            and torch.cuda.is_bf16_supported(including_emulation=False))
         return cls(torch.bfloat16 if bf16 else None, bool(config.get("compile", False)))
+
+    def begin_trial(self) -> None:
+        """Forget code compiled for earlier trials of this process (Ray reuses actors), so
+        this trial's models compile afresh instead of hitting dynamo's recompile limit
+        (8 per function) and silently running eager."""
+        if self.compile:
+            torch._dynamo.reset()
 
 
 @dataclass
@@ -200,7 +213,9 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
         data = data.resplit(float(config["split_ratio"]), float(config.get("val_fraction", 0.2)),
                             int(config.get("seed", 0)))
     device = pick_device()
-    dev = DeviceSplits.from_splits(data, device, Acceleration.from_config(config, device))
+    accel = Acceleration.from_config(config, device)
+    accel.begin_trial()
+    dev = DeviceSplits.from_splits(data, device, accel)
     task = make_task(config, dev, generator)
     where = placement(device)
     max_epochs = int(config["max_epochs"])
