@@ -194,6 +194,17 @@ def asha_rungs(grace_period: int, max_epochs: int, reduction_factor: int = 3) ->
     return rungs
 
 
+def most_at_once(intervals: list[tuple[float, float]]) -> int:
+    """Most (start, end) intervals running at one instant, e.g. trials sharing a GPU (an
+    interval ending at t does not overlap one starting at t)."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
 def config_key(study: Study) -> list[str]:
     """Columns that identify a configuration: the searched values (not seed nor repeat)."""
     return [p for p in study.params if p not in (REPEAT_KEY, "seed")]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from analysis.results import most_at_once
 from bench.report import Figure
 from bench.studies import run_study
 from bench.trial_speed import CNN_CONFIG, cifar_shaped
@@ -69,16 +70,6 @@ class Packing:
     rate: float  # trial-epochs a second
     utilization: float  # mean percent
     peak: int  # most trials running at once
-
-
-def most_at_once(intervals: list[tuple[float, float]]) -> int:
-    """The largest number of (start, end) intervals that overlap at one instant."""
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def packed_study(fraction: float, splits, trials: int, epochs: int, storage: str) -> Packing:

@@ -21,7 +21,7 @@ from scipy import stats
 
 from analysis import compare, tables
 from analysis.report import write_report
-from analysis.results import load
+from analysis.results import load, most_at_once
 from tests.conftest import ROOT
 
 EPOCHS = 4
@@ -395,3 +395,10 @@ def test_binary_roc_curve_and_confusion_figures(tmp_path):
         with Image.open(path) as image:
             assert len(np.unique(np.asarray(image.convert("L")))) > 20
     assert figures.roc_curve(y, np.ones((200, 3)) / 3, tmp_path / "none.png") is None
+
+
+def test_most_at_once_counts_overlapping_spans_only():
+    assert most_at_once([]) == 0
+    assert most_at_once([(0, 2), (1, 3), (2.5, 4), (5, 6)]) == 2
+    assert most_at_once([(0, 1), (1, 2), (2, 3)]) == 1  # back to back: never two at once
+    assert most_at_once([(0, 10), (1, 9), (2, 8), (3, 4)]) == 4

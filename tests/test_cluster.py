@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 import yaml
 
+from analysis.results import most_at_once
 from tests.conftest import ROOT
 
 SCRIPTS = ROOT / "tests" / "cluster"
@@ -143,17 +144,6 @@ def trial_runtimes(study: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    """Most intervals running at one instant (an interval ending at t does not overlap one
-    starting at t)."""
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
-
-
 def test_two_node_cluster_packs_gpu_trials_on_the_gpu_node(tmp_path):
     run_in_namespace("two_node.sh", str(tmp_path), log_dir=tmp_path / "ray-logs", timeout=240)
 
@@ -174,7 +164,7 @@ def test_two_node_cluster_packs_gpu_trials_on_the_gpu_node(tmp_path):
         assert {(r["hostname"], r["gpu_ids"]) for r in rows} == {("gpu1", "0")}
     runtime = trial_runtimes(tmp_path / "gpu")
     spans = [(runtime[t]["start_time"], runtime[t]["last_result_time"]) for t in gpu]
-    assert max_overlap(spans) == 2, spans
+    assert most_at_once(spans) == 2, spans
 
     # CPU-only trials: no GPU given, on both nodes (the head alone has room for one).
     for rows in cpu.values():
