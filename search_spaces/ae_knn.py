@@ -16,12 +16,19 @@ REPORT_DROPOUT = {"dense": 0.2, "conv": 0.0}
 
 def space(trial: optuna.Trial) -> None:
     """Architecture, latent size, neighbours and optimiser knobs."""
+    autoencoder_knn_space(trial, variational=False)
+
+
+def autoencoder_knn_space(trial: optuna.Trial, *, variational: bool) -> None:
+    """The space ``ae_knn`` and ``vae_knn`` share; a VAE adds its KL weight ``beta``."""
     trial.suggest_categorical("arch", ["dense", "conv"])
     trial.suggest_int("latent_dim", 2, 128, log=True)
     trial.suggest_int("n_neighbors", 1, 50)
     trial.suggest_float("lr", 1e-4, 1e-2, log=True)
     trial.suggest_float("dropout", 0.0, 0.5)
     trial.suggest_categorical("init", list(INIT_SCHEMES[:3]))
+    if variational:
+        trial.suggest_float("beta", 0.1, 4.0, log=True)
     trial.suggest_categorical("batch_size", [32, 64, 128, 256])
 
 

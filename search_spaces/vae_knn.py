@@ -6,21 +6,14 @@ from typing import Any
 
 import optuna
 
-from trainables.nets import INIT_SCHEMES
+from search_spaces.ae_knn import autoencoder_knn_space
 
 DEFAULTS: dict[str, Any] = {"k_max": 50, "batchnorm": True, "weight_decay": 0.0}
 
 
 def space(trial: optuna.Trial) -> None:
     """Architecture, latent size, neighbours, optimiser and VAE knobs."""
-    trial.suggest_categorical("arch", ["dense", "conv"])
-    trial.suggest_int("latent_dim", 2, 128, log=True)
-    trial.suggest_int("n_neighbors", 1, 50)
-    trial.suggest_float("lr", 1e-4, 1e-2, log=True)
-    trial.suggest_float("dropout", 0.0, 0.5)
-    trial.suggest_categorical("init", list(INIT_SCHEMES[:3]))
-    trial.suggest_float("beta", 0.1, 4.0, log=True)
-    trial.suggest_categorical("batch_size", [32, 64, 128, 256])
+    autoencoder_knn_space(trial, variational=True)
 
 
 def report004(trial: optuna.Trial) -> None:
