@@ -19,7 +19,7 @@ import pandas as pd
 from analysis import summary, tables
 from analysis.results import Study, load
 from analysis.tables import Table
-from study.errors import StudyError
+from study.errors import ExitCode, StudyError, exit_code
 
 COMPARED = ("test_acc", "test_f1", "test_auc")
 
@@ -63,17 +63,18 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         formats = tables.parse_formats(args.format)
+        tables.check_out_dir(args.out)
         table = compare(args.study_dirs)
-    except StudyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(tables.to_markdown(table.display))
-    if args.out:
-        for path in tables.write(table, Path(args.out), formats):
-            print(f"wrote:       {path}")
-    return 0
+        print(tables.to_markdown(table.display))
+        if args.out:
+            for path in tables.write(table, Path(args.out), formats):
+                print(f"wrote:       {path}")
+        return ExitCode.OK
+
+    return exit_code(body)
 
 
 if __name__ == "__main__":

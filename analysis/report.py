@@ -21,7 +21,7 @@ import numpy as np
 from analysis import figures, importance, summary, tables
 from analysis.results import Study, load
 from analysis.tables import Table
-from study.errors import StudyError
+from study.errors import ExitCode, exit_code
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ def write_report(study_dir: str | Path, out: str | Path | None = None,
         md.p("Unreadable or half-written files (e.g. a killed study); these trials are counted "
              "as incomplete and left out where their numbers are missing.")
         md.bullets(study.problems)
+    _failures_section(study, add)
 
     if not study.trials[study.metric].notna().any():
         md.p(f"No trial has reported {study.metric} yet: nothing to tabulate.")
@@ -143,6 +144,18 @@ def write_report(study_dir: str | Path, out: str | Path | None = None,
     report.path.write_text(md.text())
     logger.info("report written to %s", report.path)
     return report
+
+
+def _failures_section(study: Study, add) -> None:
+    """Every trial that failed at least once, its fate and the reason of its last failure."""
+    failed = summary.failures(study)
+    if failed.empty:
+        return
+    failed["failure"] = failed["failure"].fillna("unknown")
+    note = ("Tune retries a failed trial from its last checkpoint, up to --max-failures times; "
+            "a diverged one (a NaN or infinite loss) fails at once and is never retried. The "
+            "reason is the last line of the failure's traceback in the trial's error.txt.")
+    add(Table("failures", "Trials that failed", failed, failed.astype(str), note), level=2)
 
 
 def _search_lines(study: Study) -> list[str]:
@@ -254,15 +267,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = parser().parse_args(argv)
-    try:
+
+    def body() -> int:
+        tables.check_out_dir(args.out)
         report = write_report(args.study_dir, args.out, tables.parse_formats(args.format),
                               top=max(1, args.top), latent_walk=not args.no_latent)
-    except StudyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print("\n".join(report.summary))
-    print(f"report:      {report.path}")
-    return 0
+        print("\n".join(report.summary))
+        print(f"report:      {report.path}")
+        return ExitCode.OK
+
+    return exit_code(body)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis.results import TEST_METRICS, Study, config_key
 from study.errors import StudyError
+from study.storage import unwritable
 
 MAX_LEVELS = 6
 BINS = 4
@@ -353,6 +354,13 @@ def write(table: Table, out_dir: Path, formats: Sequence[str]) -> list[Path]:
         paths.append(path)
     table.files = paths
     return paths
+
+
+def check_out_dir(out: str | Path | None) -> None:
+    """StudyError unless ``--out`` is absent or can be a directory of output files."""
+    problem = None if out is None else unwritable(str(out))
+    if problem:
+        raise StudyError(f"--out {out}: {problem}")
 
 
 def parse_formats(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,27 +19,37 @@ from ray.tune.search.optuna import OptunaSearch
 from study import data as datasets
 from study import registry, storage
 from study.errors import StudyError
+from study.guard import StudyGuard
 from study.space import FixedSpace, check_fixed
 from study.spec import SPEC_FILE, StudySpec
 from study.splits import Splits
 
 logger = logging.getLogger(__name__)
 
+#: Tune's saved Tuner: a study that has it can be resumed.
+TUNER_FILE = "tuner.pkl"
 #: Files that mark a directory as a study (so --overwrite never deletes anything else).
-STUDY_MARKERS = (SPEC_FILE, "tuner.pkl")
+STUDY_MARKERS = (SPEC_FILE, TUNER_FILE)
+#: Seconds to wait for a TCP answer from ``--address HOST:PORT`` before calling it dead.
+CONNECT_TIMEOUT_S = 10.0
 
 
 def check_storage(spec: StudySpec) -> None:
-    """Resolve local storage to an absolute path and enforce the existing-directory rules.
+    """Enforce the rules for the study directory: writable storage, no silent overwrite,
+    ``--resume`` only of a study that started, ``--overwrite`` only of a study.
 
     Deletes nothing: :func:`clear_for_overwrite` does, once everything else has passed.
     """
-    if not storage.is_uri(spec.storage):
-        spec.storage = str(Path(spec.storage).expanduser().resolve())
+    problem = storage.unwritable(spec.study_dir)
+    if problem:
+        raise StudyError(f"--storage {spec.storage}: {problem}")
     exists = storage.exists(spec.study_dir)
     if spec.resume:
         if not exists:
             raise StudyError(f"--resume: no study at {spec.study_dir}")
+        if not storage.exists(f"{spec.study_dir}/{TUNER_FILE}"):
+            raise StudyError(f"--resume: {spec.study_dir} has no {TUNER_FILE} (the study "
+                             "never started running); start it again with --overwrite")
         return
     if not exists:
         return
@@ -48,9 +59,27 @@ def check_storage(spec: StudySpec) -> None:
     if storage.is_uri(spec.study_dir):
         raise StudyError("--overwrite works on local storage only; pick another --name")
     study_dir = Path(spec.study_dir)
+    if study_dir.is_symlink() or not study_dir.is_dir():
+        raise StudyError(f"--overwrite: {study_dir} is a link or a file, not a study "
+                         "directory; refusing to delete it")
     if not any((study_dir / m).exists() for m in STUDY_MARKERS):
         raise StudyError(f"--overwrite: {study_dir} does not look like a study directory; "
                          "refusing to delete it")
+
+
+def check_resources(spec: StudySpec) -> None:
+    """A Ray this command started has the machine's fixed resources: refuse a trial that
+    could never be placed on it. A cluster (``--address``) may autoscale instead; there
+    :class:`~study.guard.StudyGuard` waits ``--pending-timeout`` and then gives up."""
+    if spec.address is not None:
+        return
+    have = ray.cluster_resources()
+    for key, asked in (("CPU", spec.cpus_per_trial), ("GPU", spec.gpus_per_trial)):
+        if asked > have.get(key, 0.0):
+            flag = f"--{key.lower()}s-per-trial"
+            raise StudyError(f"{flag} {asked:g}: this machine has {have.get(key, 0.0):g} "
+                             f"{key}s for Ray, so no trial could ever start (a cluster "
+                             "joined with --address can add nodes)")
 
 
 def clear_for_overwrite(spec: StudySpec) -> None:
@@ -69,9 +98,12 @@ def load_data(spec: StudySpec) -> Splits:
 
 def config_constants(spec: StudySpec, method: registry.Method) -> dict[str, Any]:
     """Values every trial's config carries besides the sampled ones."""
-    return {**method_defaults(method), "max_epochs": spec.max_epochs, "seed": spec.seed,
-            "val_fraction": spec.val_fraction, "precision": spec.precision,
-            "compile": spec.compile}
+    constants = {**method_defaults(method), "max_epochs": spec.max_epochs, "seed": spec.seed,
+                 "val_fraction": spec.val_fraction, "precision": spec.precision,
+                 "compile": spec.compile}
+    if spec.reproducible:
+        constants["deterministic"] = True
+    return constants
 
 
 def method_defaults(method: registry.Method) -> dict[str, Any]:
@@ -142,9 +174,13 @@ def make_scheduler(spec: StudySpec, method: registry.Method) -> TrialScheduler:
 
 def trainable_for(spec: StudySpec, method: registry.Method, splits: Splits) -> Any:
     """The method's trainable with the data in the object store and its resources set."""
-    resources = {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
     return tune.with_resources(tune.with_parameters(method.load_trainable(), data=splits),
-                               resources)
+                               resources(spec))
+
+
+def resources(spec: StudySpec) -> dict[str, float]:
+    """What one trial asks Ray for."""
+    return {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
 
 
 def trial_dirname(trial: Any) -> str:
@@ -153,7 +189,9 @@ def trial_dirname(trial: Any) -> str:
 
 
 def run_config(spec: StudySpec, verbose: int = 1) -> tune.RunConfig:
+    guard = StudyGuard(spec.study_dir, resources(spec), spec.pending_timeout)
     return tune.RunConfig(
+        callbacks=[guard],
         name=spec.name, storage_path=spec.storage,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         # Keep two: with one, every trial's final checkpoint forces an experiment-state
@@ -176,6 +214,18 @@ def init_ray(spec: StudySpec) -> None:
                          ) from None
 
 
+def check_reachable(address: str) -> None:
+    """Fail fast when nothing listens at ``HOST:PORT`` (Ray itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return  # "auto" or a Ray client URI: Ray answers those quickly itself
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise StudyError(f"--address {address}: nothing answers there "
+                         f"({err.strerror or err})") from None
+
+
 def fit(spec: StudySpec) -> tune.ResultGrid:
     """Run (or resume) the study described by ``spec`` and return Tune's results."""
     # Tune snapshots its experiment state whenever a trial saved num_to_keep checkpoints
@@ -185,11 +235,15 @@ def fit(spec: StudySpec) -> tune.ResultGrid:
     # TensorBoard tags cannot hold "@": tensorboardX logs val_acc@5 as val_acc_5 and warns
     # once per tag and trial. The mapping is documented in the README; keep the log clean.
     logging.getLogger("tensorboardX.summary").setLevel(logging.ERROR)
+    logging.getLogger("ray.tune.tune").addFilter(_no_tune_resume_advice)
     method = registry.get(spec.method)
     fixed = checked_fixed(spec, method)
     check_storage(spec)
+    if spec.address is not None:
+        check_reachable(spec.address)
     splits = load_data(spec)
     init_ray(spec)
+    check_resources(spec)
     clear_for_overwrite(spec)
     trainable = trainable_for(spec, method, splits)
     if spec.resume:
@@ -199,6 +253,19 @@ def fit(spec: StudySpec) -> tune.ResultGrid:
         _write_spec(spec)
         tuner = new_tuner(spec, method, trainable, fixed)
     return tuner.fit()
+
+
+def unfinished(spec: StudySpec, results: tune.ResultGrid) -> bool:
+    """Whether ``fit`` returned before the study's end: on Ctrl-C, Tune stops its trials,
+    saves its state and returns what it has."""
+    ended = results.num_terminated + results.num_errors
+    return ended < len(results) or len(results) < spec.num_samples * spec.repeats
+
+
+def _no_tune_resume_advice(record: logging.LogRecord) -> bool:
+    """Drop Tune's "Resume experiment with: Tuner.restore(...)": study.run prints its own
+    ``--resume`` command instead."""
+    return "Tuner.restore(" not in record.getMessage()
 
 
 def new_tuner(spec: StudySpec, method: registry.Method, trainable: Any, fixed: dict[str, Any],
@@ -211,7 +278,8 @@ def new_tuner(spec: StudySpec, method: registry.Method, trainable: Any, fixed: d
             search_alg=make_searcher(spec, method, fixed),
             scheduler=make_scheduler(spec, method),
             num_samples=spec.num_samples * spec.repeats,
-            max_concurrent_trials=spec.max_concurrent,
+            # --reproducible: one trial at a time, so TPE sees results in a fixed order.
+            max_concurrent_trials=1 if spec.reproducible else spec.max_concurrent,
             reuse_actors=reuse_actors,
             trial_dirname_creator=trial_dirname),
         run_config=run_config(spec, verbose))

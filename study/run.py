@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-import math
+import shlex
 import sys
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from study.errors import StudyError
+from study import storage
+from study.errors import ExitCode, StudyError, exit_code
 from study.space import parse_assignment
-from study.spec import PRECISIONS, build, load_saved
+from study.spec import PRECISIONS, build, load_saved, parse_duration
 
 logger = logging.getLogger("study")
 
@@ -53,12 +54,18 @@ def parser() -> argparse.ArgumentParser:
                         help="YAML file with these options (`set:` for fixed values)")
     search.add_argument("--repeats", type=int, help="seeds per configuration (default 1)")
     search.add_argument("--seed", type=int, help="study seed (default 0)")
+    search.add_argument("--reproducible", action="store_true",
+                        help="one trial at a time, deterministic torch: reruns give the same "
+                             "trials (on the same machine)")
     res = p.add_argument_group("resources")
     res.add_argument("--cpus-per-trial", type=float)
     res.add_argument("--gpus-per-trial", type=float, help="fractions share a GPU, e.g. 0.5")
     res.add_argument("--max-concurrent", type=int)
     res.add_argument("--max-failures", type=int, help="retries of a failed trial (default 2)")
     res.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT")
+    res.add_argument("--pending-timeout", metavar="DURATION",
+                     help="give up when no trial could start for this long, e.g. 15m "
+                          "(default 15m)")
     res.add_argument("--precision", choices=PRECISIONS,
                      help="autocast: auto (default) is bf16 on a CUDA GPU, fp32 on CPU")
     res.add_argument("--compile", action="store_true",
@@ -73,57 +80,80 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Options ``--resume`` takes; everything else is the saved study's and cannot change.
+RESUME_OPTIONS = {"name", "storage", "address", "report", "pending_timeout", "resume"}
+
+
 def spec_from_argv(argv: list[str]):
     """Parse argv into a validated StudySpec (a resumed study reuses its saved spec)."""
     args = vars(parser().parse_args(argv))
     args["fixed"] = dict(parse_assignment(a) for a in args.get("fixed", []))
     config_path = args.pop("config_path", None)
-    if args.get("resume"):
-        if "name" not in args:
-            raise StudyError("--resume needs --name of the study to continue")
-        from study import storage
+    if not args.get("resume"):
+        return build(args, config_path)
+    if "name" not in args:
+        raise StudyError("--resume needs --name of the study to continue")
+    given = sorted(set(args) - RESUME_OPTIONS - {"fixed", "method"})
+    given = (["config"] if config_path else []) + (["set"] if args["fixed"] else []) + given
+    if given:
+        raise StudyError(f"--resume continues {args['name']} as it was started: "
+                         f"--{given[0].replace('_', '-')} cannot change (start a new --name "
+                         "for other settings)")
+    root = storage.resolve(args.get("storage", "studies"))
+    saved = load_saved(f"{root.rstrip('/')}/{args['name']}")
+    if args.get("method", saved.method) != saved.method:
+        raise StudyError(f"--resume: {args['name']} is a {saved.method} study, not "
+                         f"{args['method']}")
+    if "pending_timeout" in args:
+        args["pending_timeout"] = parse_duration(args["pending_timeout"], "--pending-timeout")
+    changes = {k: args[k] for k in ("name", "address", "storage", "pending_timeout", "report")
+               if k in args}
+    return dataclasses.replace(saved, resume=True, overwrite=False, **changes).validate()
 
-        root = args.get("storage", "studies")
-        if not storage.is_uri(root):
-            root = str(Path(root).expanduser().resolve())
-        saved = load_saved(f"{root.rstrip('/')}/{args['name']}")
-        saved.resume, saved.overwrite = True, False
-        for key in ("address", "storage"):
-            if key in args:
-                setattr(saved, key, args[key])
-        return saved.validate()
-    return build(args, config_path)
+
+def resume_command(spec) -> str:
+    """The command that continues ``spec``'s study."""
+    words = ["python", "-m", "study.run", "--name", spec.name, "--storage", spec.storage]
+    if spec.address:
+        words += ["--address", spec.address]
+    return " ".join(shlex.quote(w) for w in [*words, "--resume"])
 
 
-def print_summary(spec, results) -> None:
-    """Top trials by the method's objective, the results path and the TensorBoard command."""
-    from study import registry
-    from study.launch import config_constants
+def print_summary(spec, study) -> None:
+    """Top trials by the method's objective, the study's summary, the results path and the
+    TensorBoard command; ``study`` is the analysis of the results directory (the report's
+    source too, so both give the same counts)."""
+    from analysis import summary
 
-    method = registry.get(spec.method)
-    hidden = {*config_constants(spec, method), "__trial_index__"}
-    rows: list[dict[str, Any]] = []
-    for result in results:
-        metrics = result.metrics or {}
-        if method.metric not in metrics:
-            continue
-        params = {k: v for k, v in result.config.items() if k not in hidden}
-        rows.append({"trial": metrics.get("trial_id", "?"), **params,
-                     "epochs": metrics.get("epoch"), method.metric: metrics[method.metric],
-                     "test_acc": metrics.get("test_acc", math.nan)})
-    reverse = method.mode == "max"
-    rows.sort(key=lambda r: r[method.metric], reverse=reverse)
-    errors = results.num_errors
-    print(f"\n{len(rows)} trials reported, {errors} failed. Top {min(TOP_TRIALS, len(rows))} "
-          f"by {method.metric} (test_acc only for trials that ran all {spec.max_epochs} epochs):")
-    if rows:
-        import pandas as pd
+    if study is not None:
+        top = study.ranked().head(TOP_TRIALS)
+        columns = ["trial_id", *study.params, "epochs", study.metric,
+                   *(["test_acc"] if "test_acc" in top else [])]
+        print(f"\nTop {len(top)} trials by {study.metric} (test_acc only for trials that ran "
+              f"all {spec.max_epochs} epochs):")
+        if not top.empty:
+            import pandas as pd
 
-        with pd.option_context("display.width", 200, "display.max_columns", 30,
-                               "display.float_format", "{:.4g}".format):
-            print(pd.DataFrame(rows[:TOP_TRIALS]).to_string(index=False))
+            with pd.option_context("display.width", 200, "display.max_columns", 30,
+                                   "display.float_format", "{:.4g}".format):
+                print(top[[c for c in columns if c in top]].to_string(index=False))
+        print("\n" + "\n".join(summary.lines(study)))
     print(f"\nresults:     {spec.study_dir}")
     print(f"tensorboard: tensorboard --logdir {spec.study_dir}")
+
+
+def outcome(spec, results, study) -> ExitCode:
+    """The exit code of a study that ran to its end, from the trials' final states."""
+    if study is not None:
+        from analysis import summary
+
+        counts = summary.counts(study)
+        failed, good = counts["failed"], counts["completed"] + counts["stopped"]
+    else:  # cloud storage: Tune's own account
+        failed, good = results.num_errors, len(results) - results.num_errors
+    if good == 0:
+        return ExitCode.NO_RESULT
+    return ExitCode.TRIALS_FAILED if failed else ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,28 +161,48 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        spec = spec_from_argv(sys.argv[1:] if argv is None else argv)
-        from study.launch import fit
+    return exit_code(lambda: _run(sys.argv[1:] if argv is None else argv))
 
-        results = fit(spec)
-    except StudyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print_summary(spec, results)
-    if spec.report:
+
+def _run(argv: list[str]) -> int:
+    spec = spec_from_argv(argv)
+    from study import launch
+
+    try:
+        results = launch.fit(spec)
+    except KeyboardInterrupt:
+        results = None
+    interrupted = results is None or launch.unfinished(spec, results)
+    study = read_results(spec)
+    print_summary(spec, study)
+    if spec.report and study is not None:
         print_report(spec)
-    return 0
+    if interrupted:
+        if storage.exists(f"{spec.study_dir}/{launch.TUNER_FILE}"):
+            print(f"interrupted; continue with: {resume_command(spec)}", file=sys.stderr)
+        else:
+            print("interrupted before the study started", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return outcome(spec, results, study)
+
+
+def read_results(spec):
+    """The analysis's view of a local study's results (None for cloud storage or when no
+    trial has written anything yet)."""
+    if storage.is_uri(spec.study_dir):
+        print("report:      skipped for cloud storage; run python -m analysis.report on a copy")
+        return None
+    from analysis import results
+
+    try:
+        return results.load(spec.study_dir)
+    except StudyError:
+        return None
 
 
 def print_report(spec) -> None:
-    """Write ``<study_dir>/report/report.md`` and print its summary and path (local storage
-    only). The study is done by now: a failed report is one warning line, never an error."""
-    from study.storage import is_uri
-
-    if is_uri(spec.study_dir):
-        print("report:      skipped for cloud storage; run python -m analysis.report on a copy")
-        return
+    """Write ``<study_dir>/report/report.md`` and print its path. The study is done by now:
+    a failed report is one warning line, never an error."""
     try:
         from analysis.report import write_report
 
@@ -160,7 +210,6 @@ def print_report(spec) -> None:
     except Exception as err:
         logger.warning("report: not written (%s: %s)", type(err).__name__, err)
         return
-    print("\n" + "\n".join(report.summary))
     print(f"report:      {report.path}")
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,8 +15,14 @@ from typing import Any
 import yaml
 
 from study.errors import StudyError
+from study.storage import read_text as read_stored
+from study.storage import resolve as resolve_storage
 
 SPEC_FILE = "study.json"
+#: Longest ``--name``: a directory name, with room for Ray's own files beside it.
+MAX_NAME = 200
+#: Seeds must fit NumPy's seeding (0 .. 2**32 - 1), repeat offsets included.
+MAX_SEED = 2**31
 #: ``--precision`` choices; ``auto`` is bf16 autocast on a CUDA device that supports it.
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -43,12 +52,14 @@ class StudySpec:
     precision: str = "auto"  # auto (bf16 autocast on CUDA), fp32 or bf16
     compile: bool = False
     address: str | None = None
+    pending_timeout: float = 900.0  # seconds with trials waiting and none running
     storage: str = "studies"
     name: str | None = None
     resume: bool = False
     overwrite: bool = False
     repeats: int = 1
     seed: int = 0
+    reproducible: bool = False
     report: bool = True
 
     def __post_init__(self) -> None:
@@ -56,6 +67,8 @@ class StudySpec:
             self.scheduler = "asha" if self.repeats == 1 else "fifo"
         if self.name is None:
             self.name = f"{self.method}-{self.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if isinstance(self.storage, str):
+            self.storage = resolve_storage(self.storage)
 
     @property
     def study_dir(self) -> str:
@@ -63,7 +76,8 @@ class StudySpec:
         return f"{self.storage.rstrip('/')}/{self.name}"
 
     def validate(self) -> StudySpec:
-        """Range and choice checks that need no imports of methods or data."""
+        """Type, range and choice checks that need no imports of methods or data."""
+        self._check_types()
         _choice("scheduler", self.scheduler, ("asha", "fifo"))
         _choice("searcher", self.searcher, ("optuna", "random"))
         _choice("precision", self.precision, PRECISIONS)
@@ -76,14 +90,41 @@ class StudySpec:
             raise StudyError("--gpus-per-trial above 1 must be a whole number")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise StudyError("--max-concurrent must be at least 1")
+        if self.reproducible and (self.max_concurrent or 1) > 1:
+            raise StudyError("--reproducible runs one trial at a time; drop --max-concurrent")
+        if self.max_failures < 0:
+            raise StudyError("--max-failures must be 0 or more (retries of a failed trial)")
+        if not 0 <= self.seed < MAX_SEED:
+            raise StudyError(f"--seed {self.seed}: must be in [0, {MAX_SEED})")
+        if self.pending_timeout <= 0:
+            raise StudyError("--pending-timeout must be positive")
         for name in ("split_ratio", "val_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise StudyError(f"--{name.replace('_', '-')} must be between 0 and 1")
         if self.resume and self.overwrite:
             raise StudyError("--resume and --overwrite exclude each other")
-        if not self.name or "/" in self.name or self.name in (".", ".."):
+        if not self.name or "/" in self.name or "\0" in self.name or self.name in (".", ".."):
             raise StudyError(f"--name {self.name!r}: must be a plain directory name")
+        if len(self.name.encode()) > MAX_NAME:
+            raise StudyError(f"--name is {len(self.name.encode())} bytes long; at most "
+                             f"{MAX_NAME}")
         return self
+
+    def _check_types(self) -> None:
+        """Each field has its declared type (a YAML file can hold anything); ints are
+        accepted where a float is declared."""
+        for name, hint in typing.get_type_hints(StudySpec).items():
+            value = getattr(self, name)
+            kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+            kinds = tuple(typing.get_origin(k) or k for k in kinds)
+            if value is None and type(None) in kinds:
+                continue
+            if float in kinds and type(value) is int:
+                setattr(self, name, float(value))
+                continue
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                wanted = " or ".join(k.__name__ for k in kinds if k is not type(None))
+                raise StudyError(f"--{name.replace('_', '-')} {value!r}: expected {wanted}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -100,6 +141,9 @@ def build(cli: dict[str, Any], config_path: str | None = None) -> StudySpec:
     fixed = {**values.pop("fixed", {}), **cli.pop("fixed", {})}
     values.update(cli)
     values["fixed"] = fixed
+    if isinstance(values.get("pending_timeout"), str):
+        values["pending_timeout"] = parse_duration(values["pending_timeout"],
+                                                   "--pending-timeout")
     if "method" not in values:
         raise StudyError("no method given (positional METHOD or `method:` in --config)")
     return StudySpec(**values).validate()
@@ -110,13 +154,15 @@ def read_config(path: str) -> dict[str, Any]:
     search-space values."""
     try:
         raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise StudyError(f"--config {path}: no such file") from None
+    except OSError as err:
+        raise StudyError(f"--config {path}: {err.strerror or err}") from None
     except yaml.YAMLError as err:
         raise StudyError(f"--config {path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise StudyError(f"--config {path}: expected a mapping of option names to values")
     values = {str(k).replace("-", "_"): v for k, v in raw.items()}
+    if "fixed" in values:
+        raise StudyError(f"--config {path}: fixed values go under `set:`")
     if "set" in values:
         fixed = values.pop("set") or {}
         if not isinstance(fixed, dict):
@@ -130,14 +176,31 @@ def read_config(path: str) -> dict[str, Any]:
 
 def load_saved(study_dir: str) -> StudySpec:
     """The spec a study was started with (``study.json`` in its directory or URI)."""
-    from study import storage
-
+    path = f"{study_dir.rstrip('/')}/{SPEC_FILE}"
     try:
-        values = json.loads(storage.read_text(f"{study_dir.rstrip('/')}/{SPEC_FILE}"))
+        values = json.loads(read_stored(path))
     except FileNotFoundError:
         raise StudyError(f"{study_dir}: no {SPEC_FILE}; is this a study directory?") from None
+    except (OSError, ValueError) as err:
+        raise StudyError(f"{path}: unreadable ({_first_line(err)})") from None
+    if not isinstance(values, dict) or set(values) - FIELDS or "method" not in values:
+        raise StudyError(f"{path}: not a study spec (written by another version, or edited?)")
     values.setdefault("precision", "fp32")  # studies from before --precision ran in fp32
     return StudySpec(**values)
+
+
+def parse_duration(text: str, option: str) -> float:
+    """``"90"``, ``"90s"``, ``"45m"``, ``"2h"`` or ``"1h30m"`` -> seconds."""
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d*)?)h)?\s*(?:(\d+(?:\.\d*)?)m)?\s*"
+                         r"(?:(\d+(?:\.\d*)?)s?)?\s*", text)
+    if not text.strip() or match is None:
+        raise StudyError(f"{option} {text!r}: expected a duration such as 90s, 45m or 2h")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 
 def is_uri(path: str) -> bool:
     return "://" in path
+
+
+def resolve(path: str) -> str:
+    """A local path made absolute (``~`` expanded); a URI as it is."""
+    return path if is_uri(path) else str(Path(path).expanduser().resolve())
+
+
+def unwritable(path: str) -> str | None:
+    """Why a study cannot be written at local ``path`` (None when it can): the nearest
+    existing ancestor must be a directory that takes new files. Leaves nothing behind."""
+    if is_uri(path):
+        return None
+    here = Path(path)
+    existing = next(p for p in (here, *here.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        return f"cannot write in {existing}: {err.strerror or err}"
+    return None
 
 
 def _fs(uri: str):
