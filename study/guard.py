@@ -78,7 +78,7 @@ class StudyGuard(Callback):
         self._storage_problem = storage.unwritable(self.study_dir)
 
     def _asked(self) -> str:
-        return ", ".join(f"{v:g} {k}" for k, v in self.request.items() if v) or "nothing"
+        return ", ".join(f"{v:g} {k.upper()}" for k, v in self.request.items() if v) or "nothing"
 
 
 def _free() -> str:
