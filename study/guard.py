@@ -22,7 +22,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from study import storage
+from study import interrupt, storage
 from study.errors import StudyAborted
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class StudyGuard(Callback):
         self._storage_problem: str | None = None
 
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        interrupt.hand_to_tune()
         if self._storage_problem:
             raise StudyAborted(f"the study directory can no longer be written "
                                f"({self._storage_problem}); what was written is kept: fix "

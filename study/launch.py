@@ -17,7 +17,7 @@ from ray.tune.search import Repeater, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from study import data as datasets
-from study import registry, storage
+from study import interrupt, registry, storage
 from study.errors import StudyError
 from study.guard import StudyGuard
 from study.space import FixedSpace, check_fixed
@@ -242,8 +242,10 @@ def fit(spec: StudySpec) -> tune.ResultGrid:
     if spec.address is not None:
         check_reachable(spec.address)
     splits = load_data(spec)
+    interrupt.check()
     init_ray(spec)
     check_resources(spec)
+    interrupt.check()
     clear_for_overwrite(spec)
     trainable = trainable_for(spec, method, splits)
     if spec.resume:

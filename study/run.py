@@ -9,9 +9,8 @@ import shlex
 import sys
 from typing import NoReturn
 
-from study import storage
+from study import interrupt, storage
 from study.errors import ExitCode, StudyError, exit_code
-from study.space import parse_assignment
 from study.spec import PRECISIONS, build, load_saved, parse_duration
 
 logger = logging.getLogger("study")
@@ -86,6 +85,8 @@ RESUME_OPTIONS = {"name", "storage", "address", "report", "pending_timeout", "re
 
 def spec_from_argv(argv: list[str]):
     """Parse argv into a validated StudySpec (a resumed study reuses its saved spec)."""
+    from study.space import parse_assignment  # imports optuna: after Ctrl-C is deferred
+
     args = vars(parser().parse_args(argv))
     args["fixed"] = dict(parse_assignment(a) for a in args.get("fixed", []))
     config_path = args.pop("config_path", None)
@@ -157,15 +158,17 @@ def outcome(spec, results, study) -> ExitCode:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with interrupt.deferred():
+        return exit_code(lambda: _run(sys.argv[1:] if argv is None else argv))
+
+
+def _run(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return exit_code(lambda: _run(sys.argv[1:] if argv is None else argv))
-
-
-def _run(argv: list[str]) -> int:
     spec = spec_from_argv(argv)
+    interrupt.check()
     from study import launch
 
     try:
