@@ -155,7 +155,7 @@ def _failures_section(study: Study, add) -> None:
     note = ("Tune retries a failed trial from its last checkpoint, up to --max-failures times; "
             "a diverged one (a NaN or infinite loss) fails at once and is never retried. The "
             "reason is the last line of the failure's traceback in the trial's error.txt.")
-    add(Table("failures", "Trials that failed", failed, failed.astype(str), note), level=2)
+    add(Table("failures", "Trials with failures", failed, failed.astype(str), note), level=2)
 
 
 def _search_lines(study: Study) -> list[str]:

@@ -4,14 +4,17 @@
 or ``progress.csv``) into a :class:`Study`:
 
 - ``trials``: one row per trial: ``trial_id``, ``status`` (completed / stopped / failed /
-  incomplete), ``epochs``, ``compute_s``, ``repeat``, the config values under their own names
-  and the metrics of the trial's last reported epoch (``val_acc``, ``test_f1``, ...);
+  incomplete), ``epochs``, ``compute_s``, ``failures`` (how often it failed, retries
+  included) and ``failure`` (the last reason), ``repeat``, the config values under their own
+  names and the metrics of the trial's last reported epoch (``val_acc``, ``test_f1``, ...);
 - ``epochs``: one row per trial and epoch with every scalar metric;
 - ``problems``: one line per unreadable or half-written file (reported, never fatal).
 
 A trial is *completed* when it ran all ``max_epochs`` epochs, *stopped* when it ended on one of
-ASHA's rungs (stopped early by the scheduler), *failed* when Ray left an ``error.txt`` and it
-did not complete, and *incomplete* otherwise (pending or killed with the study).
+ASHA's rungs (stopped early by the scheduler), *failed* when it diverged (a NaN loss: its last
+row says why under ``diverged``) or Ray left an ``error.txt`` and it did not complete, and
+*incomplete* otherwise (pending or killed with the study). Tune appends every failure to
+``error.txt``, retried ones too; the last line of each is its reason.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import io
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,12 @@ logger = logging.getLogger(__name__)
 SPEC_FILE = "study.json"
 PREDICTIONS_FILE = "predictions.npz"
 CHECKPOINT_FILE = "state.pt"
+ERROR_FILE = "error.txt"
+#: The result key of a diverged epoch, holding the reason (``trainables.faults.DIVERGED``).
+DIVERGED = "diverged"
+_FAILURE = re.compile(r"^Failure # \d+ \(occurred at [^)]*\)$", re.MULTILINE)
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)(: .*)?$")  # module.Name: message
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Config keys every trial carries that are never searched (loop and spec constants).
 CONSTANT_KEYS = ("max_epochs", "seed", "val_fraction", "checkpoint_every_s", "k_max")
 REPEAT_KEY = "__trial_index__"
@@ -254,9 +264,10 @@ def _read_trial(d: Path, problems: list[str]) -> tuple[dict[str, Any], pd.DataFr
                        if isinstance(r.get("config"), dict)), {})
         if config and len(problems) > noted:
             problems[-1] += "; config taken from result.json"
+    reasons = _read_failures(d / ERROR_FILE, problems)
     record: dict[str, Any] = {"trial_id": trial_id, "dir": d.name, "config": config,
-                              "error": (d / "error.txt").exists(), "rows": len(rows),
-                              "bad_lines": bad_json + bad_csv}
+                              "failures": len(reasons), "failure": reasons[-1] if reasons else None,
+                              "rows": len(rows), "bad_lines": bad_json + bad_csv}
     if not rows:
         problems.append(f"{d.name}: no results reported")
         record.update(epochs=0, compute_s=0.0)
@@ -276,7 +287,32 @@ def _read_trial(d: Path, problems: list[str]) -> tuple[dict[str, Any], pd.DataFr
         if key in ("trial_id", "epoch", *BOOKKEEPING) or key in record:
             continue
         record[key] = _number(value)
+    if isinstance(record.get(DIVERGED), str) and not record["failure"]:
+        record["failure"] = f"diverged: {record[DIVERGED]}"  # error.txt not written (yet)
     return record, epochs.reset_index(drop=True)
+
+
+def _read_failures(file: Path, problems: list[str]) -> list[str]:
+    """The reason of each failure Tune appended to ``error.txt``: the last line of its
+    traceback (exception name without its module, and message)."""
+    if not file.is_file():
+        return []
+    try:
+        text = _ANSI.sub("", file.read_text(errors="replace"))
+    except OSError as err:
+        problems.append(f"{file.parent.name}: {file.name} unreadable ({err})")
+        return ["unknown (error.txt unreadable)"]
+    blocks = _FAILURE.split(text)[1:] or [text]
+    return [_reason(block) for block in blocks]
+
+
+def _reason(traceback: str) -> str:
+    lines = [line for line in traceback.splitlines() if line.strip()]
+    for line in reversed(lines):
+        found = _EXCEPTION.match(line)
+        if found:
+            return found.group(1) + (found.group(2) or "")
+    return lines[-1].strip() if lines else "unknown"
 
 
 def _read_result_json(file: Path, problems: list[str]) -> tuple[list[dict[str, Any]], int]:
@@ -346,9 +382,11 @@ def _read_params(file: Path, problems: list[str]) -> dict[str, Any]:
 
 def _status(record: dict[str, Any], max_epochs: int, rungs: set[int]) -> str:
     epochs = int(record.get("epochs") or 0)
+    if isinstance(record.get(DIVERGED), str):
+        return "failed"
     if epochs >= max_epochs and epochs > 0:
         return "completed"
-    if record["error"]:
+    if record["failures"]:
         return "failed"
     if epochs in rungs and not record["bad_lines"]:
         return "stopped"

@@ -12,6 +12,11 @@ import pandas as pd
 from analysis.results import STATUSES, TEST_METRICS, Study, config_key
 from analysis.tables import fmt_mean_ci, fmt_number, fmt_value, mean_ci
 
+#: Trials with failures the summary names one by one (the report's table lists them all).
+FAILURE_LINES = 5
+#: Characters of a failure's reason shown in the summary.
+REASON_CHARS = 160
+
 
 @dataclass
 class Selection:
@@ -28,6 +33,34 @@ def counts(study: Study) -> dict[str, int]:
     """Trials per status (every status present, zeros included)."""
     found = study.trials["status"].value_counts()
     return {s: int(found.get(s, 0)) for s in STATUSES}
+
+
+def failures(study: Study) -> pd.DataFrame:
+    """Trials that failed at least once (retried ones too), failed ones first: ``trial_id``,
+    ``status``, ``epochs``, ``failures`` and ``failure`` (the last reason)."""
+    t = study.trials
+    hit = t[(t["failures"] > 0) | (t["status"] == "failed")]
+    hit = hit.sort_values("status", key=lambda s: s != "failed", kind="stable")
+    return hit[["trial_id", "status", "epochs", "failures", "failure"]].reset_index(drop=True)
+
+
+def failure_lines(study: Study, limit: int = FAILURE_LINES) -> list[str]:
+    """One line per trial that failed at least once: its fate, how often, and why."""
+    hit = failures(study)
+    out = []
+    for row in hit.head(limit).itertuples():
+        times = f"{row.failures} failure{'s' if row.failures != 1 else ''}"
+        if row.status == "failed":
+            head = f"trial {row.trial_id} failed" + (f" ({times})" if row.failures > 1 else "")
+        else:
+            head = f"trial {row.trial_id} {row.status} after {times}"
+        reason = str(row.failure or "unknown")
+        if len(reason) > REASON_CHARS:
+            reason = reason[:REASON_CHARS - 1] + "…"
+        out.append(f"{head}: {reason}")
+    if len(hit) > limit:
+        out.append(f"… and {len(hit) - limit} more trials with failures (the report lists all)")
+    return out
 
 
 def compute_seconds(study: Study) -> float:
@@ -78,6 +111,7 @@ def lines(study: Study) -> list[str]:
     sel = selection(study)
     out = [f"trials: {len(study.trials)} ({c['completed']} completed, {c['stopped']} stopped "
            f"early by ASHA, {c['failed']} failed, {c['incomplete']} incomplete)"]
+    out += failure_lines(study)
     wall = wall_seconds(study)
     out.append(f"compute: {compute_seconds(study):.1f} s of trial time"
                + (f", {wall:.1f} s wall clock" if np.isfinite(wall) else ""))

@@ -169,7 +169,10 @@ def make_scheduler(spec: StudySpec, method: registry.Method) -> TrialScheduler:
         return FIFOScheduler()
     return ASHAScheduler(time_attr="training_iteration", max_t=spec.max_epochs,
                          grace_period=min(method.grace_period, spec.max_epochs),
-                         reduction_factor=3)
+                         # The loop ends its trial after max_epochs itself; stopping it at
+                         # max_t would cut off a trial that diverged in its last epoch
+                         # before it could fail (trainables.faults).
+                         reduction_factor=3, stop_last_trials=False)
 
 
 def trainable_for(spec: StudySpec, method: registry.Method, splits: Splits) -> Any:
@@ -189,9 +192,11 @@ def trial_dirname(trial: Any) -> str:
 
 
 def run_config(spec: StudySpec, verbose: int = 1) -> tune.RunConfig:
+    from trainables.faults import NoRetryOnDivergence
+
     guard = StudyGuard(spec.study_dir, resources(spec), spec.pending_timeout)
     return tune.RunConfig(
-        callbacks=[guard],
+        callbacks=[guard, NoRetryOnDivergence()],
         name=spec.name, storage_path=spec.storage,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         # Keep two: with one, every trial's final checkpoint forces an experiment-state
@@ -249,8 +254,9 @@ def fit(spec: StudySpec) -> tune.ResultGrid:
     clear_for_overwrite(spec)
     trainable = trainable_for(spec, method, splits)
     if spec.resume:
+        # Trials that failed for good (retries spent, or diverged) stay failed.
         tuner = tune.Tuner.restore(spec.study_dir, trainable=trainable, resume_unfinished=True,
-                                   resume_errored=True)
+                                   resume_errored=False)
     else:
         _write_spec(spec)
         tuner = new_tuner(spec, method, trainable, fixed)

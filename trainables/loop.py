@@ -26,6 +26,7 @@ from torch import nn
 
 from study.spec import PRECISIONS
 from study.splits import DatasetInfo, Splits
+from trainables import faults
 from trainables.metrics import classification_metrics, save_predictions
 
 logger = logging.getLogger(__name__)
@@ -129,7 +130,11 @@ class DeviceSplits:
 
 
 class Task(Protocol):
-    """What a method must provide to the loop."""
+    """What a method must provide to the loop.
+
+    A task may also name the metrics that must stay finite (``finite_metrics``, by default
+    :data:`~trainables.faults.FINITE_METRICS`); one whose losses are NaN by design names none.
+    """
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """Train one epoch; returns at least ``train_loss``."""
@@ -184,6 +189,15 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def set_deterministic(on: bool) -> None:
+    """Deterministic torch algorithms (``--reproducible``), or torch's defaults; an op
+    without a deterministic version warns instead of failing the trial."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
 def placement(device: torch.device) -> dict[str, Any]:
     """Where this trial runs: node, host, device and the GPU ids Ray assigned."""
     info: dict[str, Any] = {"hostname": socket.gethostname(), "device": device.type}
@@ -205,30 +219,30 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
     whenever ``checkpoint_every_s`` seconds passed since the last one (ASHA stops trials
     rather than pausing them, so checkpoints only serve fault tolerance and the analysis),
     resumes from Tune's checkpoint, and evaluates the test split once, after the last epoch.
+    Faults (a diverged loss, running out of memory) end it as :mod:`trainables.faults` says.
     """
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
     generator = seed_everything(trial_seed(config))
+    set_deterministic(bool(config.get("deterministic", False)))
     if "split_ratio" in config:
         data = data.resplit(float(config["split_ratio"]), float(config.get("val_fraction", 0.2)),
                             int(config.get("seed", 0)))
     device = pick_device()
     accel = Acceleration.from_config(config, device)
     accel.begin_trial()
-    dev = DeviceSplits.from_splits(data, device, accel)
-    task = make_task(config, dev, generator)
+    with faults.out_of_memory("while setting up", device):
+        dev = DeviceSplits.from_splits(data, device, accel)
+        task = make_task(config, dev, generator)
+        start = _restore(task, generator)
     where = placement(device)
     max_epochs = int(config["max_epochs"])
     every_s = float(config.get("checkpoint_every_s", LOOP_DEFAULTS["checkpoint_every_s"]))
     last_save = time.monotonic()
 
-    start = _restore(task, generator)
     for epoch in range(start + 1, max_epochs + 1):
-        metrics = _ordered({"epoch": epoch, **task.train_epoch(epoch), **task.validate()})
         last = epoch == max_epochs
-        if last:
-            metrics.update(_final_test(task, dev))
-        metrics.update(where, wall_time=time.time())
+        metrics = _epoch(task, dev, epoch, last, where)
         if last or time.monotonic() - last_save >= every_s:
             last_save = time.monotonic()
             with tempfile.TemporaryDirectory() as tmp:
@@ -238,6 +252,26 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         else:
             tune.report(metrics)
+
+
+def _epoch(task: Task, dev: DeviceSplits, epoch: int, last: bool, where: dict[str, Any]
+           ) -> dict[str, Any]:
+    """Train and validate one epoch (and test after the last): the metrics to report.
+
+    A NaN or infinite loss or test score is reported as a failed epoch and raises
+    :class:`~trainables.faults.Diverged`; running out of memory raises ``OutOfMemory``.
+    """
+    with faults.out_of_memory(f"at epoch {epoch}", dev.device):
+        metrics = _ordered({"epoch": epoch, **task.train_epoch(epoch), **task.validate()})
+        try:
+            faults.check_finite(metrics, getattr(task, "finite_metrics", faults.FINITE_METRICS),
+                                epoch)
+            if last:
+                metrics.update(_final_test(task, dev, epoch))
+        except faults.Diverged as err:
+            faults.report_diverged({**metrics, **where}, str(err))
+            raise
+    return {**metrics, **where, "wall_time": time.time()}
 
 
 def _ordered(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -259,8 +293,9 @@ def _restore(task: Task, generator: torch.Generator) -> int:
     return int(state["epoch"])
 
 
-def _final_test(task: Task, dev: DeviceSplits) -> dict[str, float]:
+def _final_test(task: Task, dev: DeviceSplits, epoch: int) -> dict[str, float]:
     extra, scores = task.test()
+    faults.check_scores(scores, epoch)
     y_test = dev.y["test"].cpu().numpy()
     save_predictions(os.path.join(tune.get_context().get_trial_dir(), PREDICTIONS_FILE),
                      y_test, scores, dev.info.classes)
