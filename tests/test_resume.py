@@ -1,22 +1,27 @@
-"""A study process SIGKILLed mid-run continues with --resume: nothing finished runs twice."""
+"""A study process SIGKILLed mid-run continues with --resume: nothing finished runs twice.
 
+The kill lands mid-study by construction, however fast the trials: the third trial holds
+before epoch HOLD at a gate file (tests/gated.py) until the study is dead.
+"""
+
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.conftest import ROOT, run_cli
+from tests import gated
+from tests.conftest import ROOT
 
-SAMPLES, EPOCHS = 6, 5
+SAMPLES, EPOCHS, HOLD = 6, 5, 3
 
 
 def finished(study: Path) -> dict[str, str]:
     """Trial dir name -> result.json text, for trials that reported their last epoch."""
     done = {}
-    for trial in study.glob("train_vae_*"):
+    for trial in study.glob("train_gated_*"):
         path = trial / "result.json"
         lines = path.read_text().splitlines() if path.exists() else []
         if lines and json.loads(lines[-1]).get("epoch") == EPOCHS:
@@ -24,41 +29,53 @@ def finished(study: Path) -> dict[str, str]:
     return done
 
 
+def held_trial(study: Path, gate: Path) -> dict | None:
+    """Trial 2 as it waits at the gate, once Tune's last snapshot has trials 0 and 1 finished
+    and trial 2 running with its checkpoint of the epoch before the gate."""
+    held = [w for w in gated.waiting(gate) if w["number"] == 2]
+    state = gated.snapshot(study)
+    expected = [("RUNNING", HOLD - 1), *[("TERMINATED", EPOCHS)] * 2]
+    if held and state.get(held[0]["trial_id"]) == expected[0]:
+        return held[0] if sorted(state.values()) == expected else None
+    return None
+
+
 def test_sigkilled_study_resumes_without_rerunning_finished_trials(tmp_path):
-    study = tmp_path / "killed"
-    args = ["vae_knn", "--num-samples", str(SAMPLES), "--max-epochs", str(EPOCHS),
+    study, gate = tmp_path / "killed", tmp_path / "gate"
+    gate.mkdir()
+    (gate / f"trial2-epoch{HOLD}").touch()
+    args = ["gated_vae", "--num-samples", str(SAMPLES), "--max-epochs", str(EPOCHS),
             "--scheduler", "fifo", "--max-concurrent", "1", "--set", "checkpoint_every_s=0",
-            "--storage", str(tmp_path), "--name", "killed", "--no-report"]
-    proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=ROOT,
+            "--set", f"gate={gate}", "--storage", str(tmp_path), "--name", "killed",
+            "--no-report"]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.gated", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 240
-        while len(finished(study)) < 2:
-            assert proc.poll() is None, "study ended before it could be killed"
-            assert time.monotonic() < deadline, "no two trials finished in time"
-            time.sleep(0.5)
-        time.sleep(2.0)  # let Tune snapshot its experiment state once more
+        held = gated.wait_until(lambda: held_trial(study, gate),
+                                "trials 0 and 1 finished and trial 2 waited at the gate",
+                                alive=lambda: proc.poll() is None)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # all gone already when it failed
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     before = finished(study)
-    assert 2 <= len(before) < SAMPLES
+    assert len(before) == 2
+    # Open the gate once the killed trial's process has ended, for its resumed self alone.
+    gated.wait_until(lambda: not gated.running(held["pid"]), "the held trial ended", timeout=60)
+    (gate / f"trial2-epoch{HOLD}").unlink()
 
-    resumed = run_cli("vae_knn", "--storage", str(tmp_path), "--name", "killed", "--resume")
+    resumed = subprocess.run(
+        [sys.executable, "-m", "tests.gated", "--storage", str(tmp_path), "--name", "killed",
+         "--resume"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     after = finished(study)
     assert len(after) == SAMPLES
-    # A trial started after Tune's last experiment-state snapshot is unknown to the resumed
-    # study: its directory stays behind, unfinished (one at most, with --max-concurrent 1).
-    orphans = {t.name for t in study.glob("train_vae_*")} - set(after)
-    assert len(orphans) <= 1, orphans
+    assert {t.name for t in study.glob("train_gated_*")} == set(after)  # no orphan
     for name, text in before.items():
         assert after[name] == text, f"{name} ran again after the resume"
-    # A trial in flight at the kill continues from the checkpoint Tune's last snapshot knew
-    # (which may repeat a few epochs, or all of them if none was recorded yet); every trial
-    # still ends at the last epoch.
+    # The trial killed at the gate continued from its last checkpoint: no epoch ran twice.
     for trial in (study / name for name in after):
         epochs = [json.loads(x)["epoch"] for x in (trial / "result.json").read_text().splitlines()]
-        assert epochs[0] == 1 and epochs[-1] == EPOCHS, epochs
+        assert epochs == list(range(1, EPOCHS + 1)), (trial.name, epochs)

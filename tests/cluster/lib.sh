@@ -84,6 +84,18 @@ while (alive := sum(n["Alive"] for n in ray.nodes())) < int(sys.argv[1]):
 PY
 }
 
+# wait_gone PID: until process PID has ended (a zombie has: it only waits to be reaped).
+wait_gone() {
+    local deadline=$((SECONDS + 60)) state
+    while state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) && [[ ${state%% *} != Z ]]; do
+        if ((SECONDS > deadline)); then
+            echo "process $1 still runs 60 s after its kill" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
 # study ARGS...: the study CLI as a user runs it, small and deterministic in length.
 study() {
     python -m study.run vae_knn --no-report --scheduler fifo "$@"
