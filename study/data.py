@@ -7,7 +7,10 @@ always kept as they are.  ``split_ratio`` (the test fraction) applies only to se
 official test split.  Nothing is downloaded unless ``download=True`` (``--download``); when a
 download fails but the expected files are there (e.g. a subset whose MD5 differs from the
 official files), they are used with a warning.  Missing files, a failed download or unreadable
-files raise a one-line `StudyError` naming the directory and the files expected there.
+files raise a one-line `StudyError` naming the directory and the files expected there; so do a
+data directory ``download=True`` cannot write into (checked before downloading), fewer than
+two classes, and a split left without an image of some class (`study.splits.class_problem`).
+Without ``download=True`` nothing is written into the data directory: it may be read-only.
 
 Dataset names (``DATASETS``) and the files each one expects under ``data_dir``:
 
@@ -25,8 +28,9 @@ Dataset names (``DATASETS``) and the files each one expects under ``data_dir``:
         <data_dir>/MNIST/raw/t10k-images-idx3-ubyte
         <data_dir>/MNIST/raw/t10k-labels-idx1-ubyte
 
-    A download leaves the ``.gz`` archives next to them.  When only the ``.gz`` files are
-    there (copied from elsewhere), they are unpacked next to themselves, as a download would.
+    A download leaves the ``.gz`` archives next to them.  Where only the ``.gz`` file is
+    there (copied from elsewhere), it is unpacked into a temporary directory (under
+    ``$TMPDIR``) for reading and removed after, never next to the archive.
 
 ``cifar10``
     Read by ``torchvision.datasets.CIFAR10`` (32×32, 3 channels, official test split) from the
@@ -77,10 +81,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import gzip
 import logging
 import numbers
 import os
 import pickle
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,10 +102,10 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image
 from sklearn.datasets import load_digits
-from torchvision.datasets.utils import check_md5, extract_archive
+from torchvision.datasets.utils import check_md5
 
-from study.errors import StudyError
-from study.splits import DatasetInfo, Splits, from_pool, with_official_test
+from core.errors import StudyError
+from study.splits import DatasetInfo, Splits, class_problem, from_pool, with_official_test
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +155,12 @@ def load(name: str, data_dir: str | Path | None = None, *, split_ratio: float = 
             raise StudyError(f"image_size must be a positive integer, got {image_size!r}")
         image_size = int(image_size)
 
+    where = key
     if key == "digits":
         splits = _digits(split_ratio, val_fraction, seed, image_size)
     else:
         root = _data_dir(key, data_dir, download)
+        where = f"{key} in {root}"
         if key in _TORCHVISION:
             splits = _torchvision(key, root, val_fraction, seed, download, image_size, grayscale)
         elif key in _MEDMNIST_2D:
@@ -159,6 +168,8 @@ def load(name: str, data_dir: str | Path | None = None, *, split_ratio: float = 
         else:
             splits = _image_folder(root, split_ratio, val_fraction, seed,
                                    image_size or DEFAULT_IMAGE_SIZE, grayscale)
+    if problem := class_problem(splits):
+        raise StudyError(f"{where}: {problem}")
     log.info("loaded %s: %s, images %s, %d classes", key, splits.sizes(),
              "×".join(map(str, splits.info.shape)), splits.info.num_classes)
     return splits
@@ -188,6 +199,21 @@ def _data_dir(key: str, data_dir: str | Path | None, download: bool) -> Path:
         except OSError as e:
             raise StudyError(f"cannot create data directory {root}: {e.strerror or e}") from e
     return root
+
+
+def _require_writable(key: str, *folders: Path) -> None:
+    """StudyError unless a file can be created in each existing folder (before a download).
+
+    A real probe rather than mode bits: those do not stop root, a read-only mount does.
+    """
+    for folder in (f for f in folders if f.is_dir()):
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            raise StudyError(f"{key}: --download cannot write into {folder} "
+                             f"({e.strerror or e}); pass a writable --data-dir, or leave out "
+                             f"--download to read the files already there") from e
 
 
 # --- digits -------------------------------------------------------------------------------
@@ -237,16 +263,18 @@ def _torchvision(key: str, root: Path, val_fraction: float, seed: int, download:
     cls = getattr(torchvision.datasets, _TORCHVISION[key])
     folder, names = _torchvision_files(key, root)
     if download:
+        _require_writable(key, root, folder)  # torchvision writes into one or the other
         with _download_errors(key, folder, names):
             cls(str(root), train=True, download=True)
+    source = contextlib.nullcontext(root)
     if key == "cifar10":
         cls = _PresentCIFAR10
         _require_files(key, folder, names)
     elif not _mnist_legacy_exists(cls, root):
-        _unpack_gz(key, folder, names)
-        _require_files(key, folder, names, note=" or the same names with .gz")
-    with _read_errors(key, folder):
-        train, test = cls(str(root), train=True), cls(str(root), train=False)
+        _require_files(key, folder, names, gz_ok=True)
+        source = _unpacked_mnist(key, root, folder, names)
+    with _read_errors(key, folder), source as read_root:
+        train, test = cls(str(read_root), train=True), cls(str(read_root), train=False)
     if key == "cifar10":
         if bad := _cifar_md5_mismatches(folder):
             log.warning("cifar10: %s in %s differ from the official CIFAR-10 files (MD5); "
@@ -269,17 +297,35 @@ def _mnist_legacy_exists(cls: type, root: Path) -> bool:
     return all((processed / f).is_file() for f in (cls.training_file, cls.test_file))
 
 
-def _unpack_gz(key: str, folder: Path, names: list[str]) -> None:
-    """Unpack ``X.gz`` to ``X`` where only the archive is there (what a download does)."""
-    for name in names:
-        archive = folder / f"{name}.gz"
-        if not (folder / name).is_file() and archive.is_file() and archive.stat().st_size:
-            log.info("%s: unpacking %s", key, archive)
+def _raw_or_gz(folder: Path, name: str) -> str:
+    """``name`` when that IDX file is there, else ``name.gz`` when its archive is."""
+    return f"{name}.gz" if not (folder / name).is_file() \
+        and (folder / f"{name}.gz").is_file() else name
+
+
+@contextlib.contextmanager
+def _unpacked_mnist(key: str, root: Path, folder: Path, names: list[str]) -> Iterator[Path]:
+    """The root torchvision reads: ``root``, or where IDX files are there only as ``.gz``, a
+    temporary copy of its layout with them unpacked (and links to the others), removed once
+    read.  The data directory is never written: it may be a read-only shared mount."""
+    if all((folder / n).is_file() for n in names):
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="hpstudy-") as tmp:
+        raw = Path(tmp, folder.relative_to(root))
+        raw.mkdir(parents=True)
+        for name in names:
+            if (folder / name).is_file():
+                (raw / name).symlink_to((folder / name).resolve())
+                continue
+            archive = folder / f"{name}.gz"
+            log.info("%s: unpacking %s into %s", key, archive, raw)
             try:
-                extract_archive(str(archive), str(folder))
-            except (OSError, EOFError) as e:
-                (folder / name).unlink(missing_ok=True)  # no half-written file left behind
-                raise StudyError(f"{key}: cannot unpack {archive}: {e}") from e
+                with gzip.open(archive, "rb") as src, open(raw / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+                raise StudyError(f"{key}: cannot unpack {archive}: {_one_line(e)}") from e
+        yield Path(tmp)
 
 
 def _cifar_md5_mismatches(folder: Path) -> list[str]:
@@ -301,6 +347,7 @@ def _medmnist(flag: str, root: Path, download: bool, image_size: int | None,
     size_flag = "" if size == 28 else f"_{size}"  # medmnist's own file naming
     file = f"{flag}{size_flag}.npz"
     if download:
+        _require_writable(flag, root)
         with _download_errors(flag, root, [file], extra=f"or fetch {info['url' + size_flag]} "
                                                          f"into that directory yourself"):
             cls(split="train", root=str(root), download=True, size=size)
@@ -420,11 +467,13 @@ def _resize(x: np.ndarray, size: int | None, chunk: int = 2048) -> np.ndarray:
     return out
 
 
-def _require_files(key: str, folder: Path, names: list[str], note: str = "") -> None:
-    """StudyError naming the folder and the files when any is missing or empty."""
-    missing = [n for n in names if not (folder / n).is_file()]
-    empty = [n for n in names if n not in missing and (folder / n).stat().st_size == 0]
-    expected = f"expected {', '.join(names)}{note}"
+def _require_files(key: str, folder: Path, names: list[str], gz_ok: bool = False) -> None:
+    """StudyError naming the folder and the files when any is missing or empty; with
+    ``gz_ok`` a file's ``.gz`` archive stands in for it."""
+    files = [_raw_or_gz(folder, n) if gz_ok else n for n in names]
+    missing = [n for n in files if not (folder / n).is_file()]
+    empty = [n for n in files if n not in missing and (folder / n).stat().st_size == 0]
+    expected = f"expected {', '.join(names)}{' or the same names with .gz' if gz_ok else ''}"
     if len(missing) == len(names):
         problem = f"no {key} files in {folder} ({expected})"
     elif missing or empty:

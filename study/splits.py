@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -57,15 +58,48 @@ class Splits:
         """Split all images again with another test fraction (the reports' "split ratio").
 
         Only sets without an official test split can be re-split; for the others the
-        official test split is kept and only the validation part is carved again.
+        official test split is kept and only the validation part is carved again.  Raises
+        ValueError when the images cannot be split so (see `class_problem`).
         """
-        if self.info.official_test:
-            x = np.concatenate([self.x_train, self.x_val])
-            y = np.concatenate([self.y_train, self.y_val])
-            return replace(self, **_named(carve(x, y, val_fraction, seed), "train", "val"))
-        x = np.concatenate([self.x_train, self.x_val, self.x_test])
-        y = np.concatenate([self.y_train, self.y_val, self.y_test])
-        return from_pool(x, y, self.info, test_fraction, val_fraction, seed)
+        where = (f"cannot re-split {self.info.name} with split_ratio {test_fraction} and "
+                 f"val_fraction {val_fraction}")
+        try:
+            if self.info.official_test:
+                x = np.concatenate([self.x_train, self.x_val])
+                y = np.concatenate([self.y_train, self.y_val])
+                splits = replace(self, **_named(carve(x, y, val_fraction, seed), "train", "val"))
+            else:
+                x = np.concatenate([self.x_train, self.x_val, self.x_test])
+                y = np.concatenate([self.y_train, self.y_val, self.y_test])
+                splits = from_pool(x, y, self.info, test_fraction, val_fraction, seed)
+        except ValueError as e:  # scikit-learn: too few images for a stratified split
+            raise ValueError(f"{where}: {e}") from e
+        if problem := class_problem(splits):
+            raise ValueError(f"{where}: {problem}")
+        return splits
+
+
+def class_problem(splits: Splits) -> str | None:
+    """Why ``splits`` cannot make a classification study, or None.
+
+    A study needs two classes or more, and images of every class in each split: a class
+    missing from training can never be predicted, one missing from validation or test is
+    never scored (and leaves ROC AUC undefined).
+    """
+    classes = splits.info.classes
+    if len(classes) < 2:
+        return f"only {len(classes)} class ({_quoted(classes)}); a study needs at least two"
+    for part, label in (("train", "training"), ("val", "validation"), ("test", "test")):
+        counts = np.bincount(getattr(splits, f"y_{part}"), minlength=len(classes))
+        if missing := [c for c, n in zip(classes, counts, strict=False) if n == 0]:
+            return (f"the {label} split has no image of class {_quoted(missing)}; every class "
+                    f"needs images in each of the training, validation and test splits")
+    return None
+
+
+def _quoted(names: Sequence[str], most: int = 5) -> str:
+    text = ", ".join(f"'{n}'" for n in names[:most])
+    return text + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def carve(x: np.ndarray, y: np.ndarray, fraction: float, seed: int

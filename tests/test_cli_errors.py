@@ -84,3 +84,24 @@ def test_overwrite_refuses_a_directory_that_is_not_a_study(tmp_path):
 def test_resume_of_a_missing_study(tmp_path):
     proc = run_cli("vae_knn", "--storage", str(tmp_path), "--name", "ghost", "--resume")
     assert_one_line_error(proc, "ghost")
+
+
+@pytest.mark.parametrize(("folders", "fragments"), [
+    ({"cats": 12}, ["only 1 class ('cats')", "at least two"]),
+    ({"train/a": 6, "train/b": 6, "test/b": 2}, ["test split has no image of class 'a'"]),
+])
+def test_unusable_classes_are_one_line_exit_2(tmp_path, capsys, folders, fragments):
+    from PIL import Image
+
+    for folder, n in folders.items():
+        (tmp_path / "data" / folder).mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", (8, 8), i * 20).save(tmp_path / "data" / folder / f"{i}.png")
+    assert main(["pca_knn", "--dataset", "image_folder", "--data-dir", str(tmp_path / "data"),
+                 "--image-size", "8", "--num-samples", "1", "--max-epochs", "1",
+                 "--storage", str(tmp_path / "st")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: image_folder in ")
+    for fragment in fragments:
+        assert fragment in err
+    assert not (tmp_path / "st").exists()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import pickle
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.error import URLError
 
@@ -13,9 +17,9 @@ import pytest
 import torchvision
 from PIL import Image
 
+from core.errors import StudyError
 from study import data
-from study.errors import StudyError
-from study.splits import Splits
+from study.splits import DatasetInfo, Splits, from_pool
 
 RNG = np.random.default_rng(1234)
 
@@ -127,6 +131,44 @@ def _write_folder(root: Path, classes: list[str], per_class: int, mode: str,
     return written
 
 
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its size and mtime: any write into it changes this."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in [root, *root.rglob("*")]}
+
+
+def _can_write(folder: Path) -> bool:
+    try:
+        (folder / ".probe").touch()
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """Makes a directory tree unwritable, for root too (``chattr +i``, as mode bits do not
+    stop root); skips where the file system or the user cannot."""
+    undo: list[Callable[[], object]] = []
+
+    def make(root: Path) -> None:
+        dirs = [root, *(p for p in root.rglob("*") if p.is_dir())]
+        if os.geteuid() != 0:
+            for d in dirs:
+                d.chmod(0o555)
+            undo.append(lambda: [d.chmod(0o755) for d in dirs])
+        elif shutil.which("chattr") and subprocess.run(
+                ["chattr", "+i", *dirs], capture_output=True).returncode == 0:
+            undo.append(lambda: subprocess.run(["chattr", "-i", *dirs], check=True))
+        if _can_write(root):
+            pytest.skip("cannot make a directory read-only here")
+
+    yield make
+    for step in undo:
+        step()
+
+
 # --- digits -------------------------------------------------------------------------------
 
 def test_digits_shapes_range_and_sizes() -> None:
@@ -208,11 +250,30 @@ def test_mnist_formats_round_trip(tmp_path: Path, name: str, folder: str) -> Non
 
 
 def test_mnist_from_gz_only(tmp_path: Path) -> None:
-    x_train, _, _, _ = _write_mnist(tmp_path, "MNIST", gz=True, raw=False)
+    x_train, y_train, x_test, y_test = _write_mnist(tmp_path, "MNIST", gz=True, raw=False)
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()  # one unpacked, too
+    _write_idx(tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", y_test.astype(np.uint8),
+               gz=False)
+    before = _snapshot(tmp_path)
     s = data.load("mnist", tmp_path)
-    assert (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
-    assert _by_image(np.concatenate([s.x_train, s.x_val])[:, 0], np.zeros(50)).keys() \
-        == _by_image(x_train, np.zeros(50)).keys()
+    assert _snapshot(tmp_path) == before  # read where they are: nothing unpacked next to them
+    assert _by_image(np.concatenate([s.x_train, s.x_val])[:, 0],
+                     np.concatenate([s.y_train, s.y_val])) == _by_image(x_train, y_train)
+    np.testing.assert_array_equal(s.x_test[:, 0], x_test)
+    np.testing.assert_array_equal(s.y_test, y_test)
+
+
+def test_mnist_gz_in_a_read_only_directory(tmp_path: Path, read_only: Callable) -> None:
+    x_train, _, _, _ = _write_mnist(tmp_path / "mount", "MNIST", gz=True, raw=False)
+    read_only(tmp_path / "mount")
+    s = data.load("mnist", tmp_path / "mount")
+    assert len(s.y_train) + len(s.y_val) == len(x_train)
+
+
+def test_corrupt_gz(tmp_path: Path) -> None:
+    _write_mnist(tmp_path, "MNIST", gz=True, raw=False)
+    (tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
+    assert "train-labels-idx1-ubyte.gz" in _study_error("cannot unpack", "mnist", tmp_path)
 
 
 def test_mnist_resized(tmp_path: Path) -> None:
@@ -337,14 +398,59 @@ def test_image_folder_train_test_grayscale(tmp_path: Path) -> None:
                      np.concatenate([s.y_train, s.y_val])) == train
 
 
-def test_image_folder_test_with_fewer_classes_and_val(tmp_path: Path) -> None:
+def test_image_folder_official_val(tmp_path: Path) -> None:
     _write_folder(tmp_path / "train", ["a", "b", "c"], per_class=4, mode="RGB", size=(8, 8))
-    _write_folder(tmp_path / "val", ["a", "b", "c"], per_class=2, mode="RGB", size=(8, 8))
-    test = _write_folder(tmp_path / "test", ["c"], per_class=2, mode="RGB", size=(8, 8))
+    val = _write_folder(tmp_path / "val", ["a", "b", "c"], per_class=2, mode="RGB", size=(8, 8))
+    test = _write_folder(tmp_path / "test", ["b", "c"], per_class=2, mode="RGB", size=(8, 8))
+    _write_folder(tmp_path / "test", ["a"], per_class=1, mode="RGB", size=(8, 8))
     s = data.load("image_folder", tmp_path, image_size=8)
-    assert s.sizes() == {"train": 12, "val": 6, "test": 2}
-    assert set(s.y_test) == {2} and set(_by_image(s.x_test, s.y_test).values()) == {2}
-    assert _by_image(s.x_test, s.y_test).keys() == test.keys()
+    assert s.sizes() == {"train": 12, "val": 6, "test": 5}
+    assert _by_image(s.x_val, s.y_val) == val
+    assert {k: v - 1 for k, v in _by_image(s.x_test, s.y_test).items() if v} == test  # b, c
+
+
+# --- classes: two or more, each in every split --------------------------------------------
+
+def test_one_class_is_refused(tmp_path: Path) -> None:
+    _write_folder(tmp_path, ["cats"], per_class=12, mode="L", size=(8, 8))
+    message = _study_error("only 1 class", "image_folder", tmp_path, image_size=8)
+    assert "'cats'" in message and "at least two" in message and str(tmp_path) in message
+
+
+def test_official_split_without_a_class_is_refused(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "train", ["a", "b", "c"], per_class=4, mode="L", size=(8, 8))
+    _write_folder(tmp_path / "test", ["c"], per_class=2, mode="L", size=(8, 8))
+    message = _study_error("test split has no image of class 'a', 'b';", "image_folder",
+                           tmp_path, image_size=8)
+    assert "image_folder in" in message
+
+
+def test_medmnist_validation_without_a_class_is_refused(tmp_path: Path) -> None:
+    arrays = _write_medmnist(tmp_path, "breastmnist", channels=1, classes=2)
+    arrays["val_labels"][:] = 0
+    np.savez_compressed(tmp_path / "breastmnist.npz", **arrays)
+    _study_error("validation split has no image of class 'normal, benign'", "breastmnist",
+                 tmp_path)
+
+
+def test_a_class_too_small_to_split_is_refused(tmp_path: Path) -> None:
+    _write_folder(tmp_path, ["many", "one"], per_class=9, mode="L", size=(8, 8))
+    for extra in list((tmp_path / "one").iterdir())[1:]:
+        extra.unlink()  # one image of 'one': stratifying is impossible, some split lacks it
+    _study_error("split has no image of class 'one'", "image_folder", tmp_path, image_size=8)
+
+
+def test_resplit_without_a_class_fails_clearly() -> None:
+    info = DatasetInfo("tiny", ("many", "one"), 1, (2, 2), official_test=False)
+    x, y = _images(10, 1, 2, 2), np.array([0] * 9 + [1], dtype=np.int64)
+    splits = from_pool(x, y, info, 0.2, 0.2, seed=0)
+    with pytest.raises(ValueError, match=r"re-split tiny with split_ratio 0\.5 and "
+                                         r"val_fraction 0\.2: the \w+ split has no image of "
+                                         r"class 'one'"):
+        splits.resplit(0.5, 0.2, seed=0)
+    splits = from_pool(x, _balanced(10, 2), info, 0.2, 0.2, seed=0)
+    with pytest.raises(ValueError, match=r"re-split tiny .*: The test_size = 1 should be"):
+        splits.resplit(0.5, 0.2, seed=0)  # 1 validation image for 2 classes
 
 
 def test_image_folder_resizes_and_converts(tmp_path: Path) -> None:
@@ -446,6 +552,36 @@ def test_download_with_files_present_uses_them(tmp_path: Path, no_network: list[
         assert data.load("cifar10", tmp_path, download=True).sizes()["test"] == 20
     assert len(no_network) == 2
     assert caplog.text.count("using the files already there") == 2
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "breastmnist", "image_folder",
+                                  "image_folder_train_test"])
+def test_loaders_never_write_into_the_data_directory(tmp_path: Path, name: str) -> None:
+    """(MNIST from .gz archives: `test_mnist_from_gz_only`.)"""
+    key = "image_folder" if name == "image_folder_train_test" else name
+    if key == "mnist":
+        _write_mnist(tmp_path, "MNIST")
+    elif key == "cifar10":
+        _write_cifar(tmp_path)
+    elif key == "breastmnist":
+        _write_medmnist(tmp_path, key, channels=1, classes=2)
+    elif name == "image_folder":
+        _write_folder(tmp_path, ["a", "b"], per_class=6, mode="L", size=(8, 8))
+    else:
+        for part, n in (("train", 6), ("val", 2), ("test", 2)):
+            _write_folder(tmp_path / part, ["a", "b"], per_class=n, mode="L", size=(8, 8))
+    before = _snapshot(tmp_path)
+    data.load(key, tmp_path, image_size=8 if key == "image_folder" else None)
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "breastmnist"])
+def test_download_into_a_read_only_directory_is_refused_first(
+        tmp_path: Path, no_network: list[str], read_only: Callable, name: str) -> None:
+    read_only(tmp_path)
+    message = _study_error("--download cannot write into", name, tmp_path, download=True)
+    assert str(tmp_path) in message and "--data-dir" in message
+    assert no_network == []  # refused before any download started
 
 
 def test_numpy_image_size() -> None:

@@ -15,13 +15,13 @@ from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
 from search_spaces import ae_classifier as ae_classifier_space
-from search_spaces import ae_knn, isomap_knn, pca_knn
+from search_spaces import ae_knn, isomap_knn, pca_knn, vae_knn
 from study import data as datasets
-from study import registry
-from study.launch import start_points
+from study.plan import resolve
 from study.run import main
 from study.space import check_fixed
 from study.spec import StudySpec
+from study.splits import DatasetInfo, from_pool
 from trainables import knn
 from trainables.ae_classifier import AeClassifierNet, AeClassifierTask, stage_plan
 from trainables.loop import DeviceSplits
@@ -199,6 +199,50 @@ def test_isomap_is_fitted_on_its_subsample_only(digits, monkeypatch):
     assert 0.5 < task.validate()["val_acc"] <= 1.0
 
 
+@pytest.fixture(scope="module")
+def tiny():
+    """Two classes, 7 training images: fewer than most n_neighbors and every batch size."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(12, 1, 8, 8), dtype=np.uint8)
+    y = np.arange(12, dtype=np.int64) % 2
+    splits = from_pool(x, y, DatasetInfo("tiny", ("a", "b"), 1, (8, 8), False), 0.2, 0.2, 0)
+    assert splits.sizes() == {"train": 7, "val": 2, "test": 3}
+    return DeviceSplits.from_splits(splits, torch.device("cpu"))
+
+
+AE = {"arch": "dense", "latent_dim": 4, "lr": 1e-3, "dropout": 0.0, "init": "default",
+      "batch_size": 256, "beta": 1.0}
+
+
+@pytest.mark.parametrize(("task_cls", "config"), [
+    (knn.PcaKnnTask, pca_config(n_components=100, whiten=True)),
+    (knn.IsomapKnnTask, {"n_components": 12, "isomap_neighbors": 10, "seed": 0,
+                         **isomap_knn.DEFAULTS}),
+    (knn.AutoencoderKnnTask, {**AE, **ae_knn.DEFAULTS}),
+    (knn.VaeKnnTask, {**AE, **vae_knn.DEFAULTS}),
+], ids=["pca", "isomap", "ae", "vae"])
+def test_n_neighbors_beyond_the_training_split_is_clamped_and_reported(tiny, task_cls, config):
+    task = task_cls({**config, "n_neighbors": 14}, tiny, torch.Generator().manual_seed(0))
+    task.train_epoch(1)
+    val = task.validate()
+    assert val["n_neighbors_used"] == 7
+    assert sorted(k for k in val if k.startswith("val_acc@")) == [
+        "val_acc@1", "val_acc@3", "val_acc@5"]  # the grid up to the 7 training images
+    # all 7 vote: every image gets the training split's majority class (ties: the lower)
+    counts = torch.bincount(tiny.y["train"], minlength=2)
+    majority = int(counts.argmax())
+    assert val["val_acc"] == pytest.approx((tiny.y["val"] == majority).float().mean().item())
+    _, scores = task.test()
+    assert np.allclose(scores, (counts / 7).numpy())
+
+
+def test_pca_keeps_only_directions_with_variance(tiny):
+    task = knn.PcaKnnTask(pca_config(n_components=100, whiten=True), tiny, torch.Generator())
+    assert task.train_epoch(1)["n_components_fit"] == 6  # 7 centred images span 6
+    for codes in task.codes.values():  # whitening a seventh would amplify noise ~1e6 times
+        assert codes.abs().max() < 100
+
+
 def test_plain_autoencoder_task_has_no_kl(digits):
     _, dev = digits
     config = {"arch": "dense", "latent_dim": 6, "n_neighbors": 5, "lr": 1e-3, "dropout": 0.2,
@@ -255,7 +299,7 @@ def _space_names(module) -> set[str]:
                                                ("report001", ["mlp"])])
 def test_each_preset_starts_from_its_own_reports_point(preset, archs):
     spec = StudySpec(method="ae_classifier", preset=preset)
-    points = start_points(spec, registry.get("ae_classifier"))
+    points = resolve(spec).start_points
     assert [p["arch"] for p in points] == archs
 
 

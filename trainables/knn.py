@@ -2,7 +2,9 @@
 
 The validation objective is the k-NN accuracy at the sampled ``n_neighbors``; the same
 neighbour lists give ``val_acc@k`` for the whole report grid for free. Test scores are the
-k-NN vote fractions at ``n_neighbors``.
+k-NN vote fractions at ``n_neighbors``. A training split smaller than ``n_neighbors`` votes
+with all its images: the k used is reported as ``n_neighbors_used``, and grid values above it
+are left out.
 
 PCA and Isomap are not iterative. Their task fits the reducer once, in the first epoch it
 runs (on the training images flattened as float in [0, 1]), and every later epoch reports
@@ -13,9 +15,9 @@ epoch: a restored trial refits, deterministically, since the reducer's seed is t
 seed and not the loop's generator. ``train_loss`` / ``val_loss`` are the mean squared
 pixel reconstruction errors for PCA (``inverse_transform``) and NaN for Isomap, which
 cannot reconstruct. ``n_components`` (and Isomap's ``isomap_neighbors``) are clamped at fit
-time to what the data allows (PCA: features and training images; Isomap: its subsample
-less one) and the value used is reported as ``n_components_fit``, so one space fits 8×8
-digits and CIFAR alike.
+time to what the data allows (PCA: features, and training images less one; Isomap: its
+subsample less one) and the value used is reported as ``n_components_fit``, so one space fits
+8×8 digits and CIFAR alike.
 """
 
 from __future__ import annotations
@@ -41,12 +43,16 @@ PARTS = ("train", "val", "test")
 def knn_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: torch.Tensor,
                query_y: torch.Tensor, *, n_neighbors: int, k_max: int, num_classes: int,
                prefix: str = "val") -> dict[str, float]:
-    """``{prefix}_acc`` at ``n_neighbors`` and ``{prefix}_acc@k`` for the report's k grid."""
-    ks = neighbors.k_values(n_neighbors, k_max, len(train_codes))
+    """``{prefix}_acc`` at ``n_neighbors`` and ``{prefix}_acc@k`` for the report's k grid.
+
+    k never exceeds the number of training codes: ``n_neighbors`` is clamped to it (the k
+    used is ``n_neighbors_used``) and grid values above it are left out.
+    """
+    used = min(n_neighbors, len(train_codes))
+    ks = neighbors.k_values(used, k_max, len(train_codes))
     acc = neighbors.accuracy_by_k(train_codes, train_y, query_codes, query_y, ks, num_classes)
     out = {f"{prefix}_acc@{k}": a for k, a in acc.items() if k in neighbors.K_GRID}
-    out[f"{prefix}_acc"] = acc[min(n_neighbors, len(train_codes))]
-    return out
+    return {**out, f"{prefix}_acc": acc[used], "n_neighbors_used": used}
 
 
 def knn_class_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: torch.Tensor,
@@ -211,7 +217,9 @@ class PcaKnnTask(ReducerKnnTask):
     def fit_transform(self, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
                                                                 dict[str, float]]:
         n_train, n_features = x["train"].shape
-        n_components = min(int(self.config["n_components"]), n_features, n_train)
+        # centred training images span at most n_train - 1 directions; a further one has no
+        # variance, and whitening would blow its noise up over every other component
+        n_components = max(1, min(int(self.config["n_components"]), n_features, n_train - 1))
         pca = PCA(n_components=n_components, whiten=bool(self.config.get("whiten", False)),
                   random_state=self.seed % 2**32).fit(x["train"])
         codes = {p: pca.transform(v) for p, v in x.items()}
@@ -227,6 +235,8 @@ class PcaKnnTask(ReducerKnnTask):
 class IsomapKnnTask(ReducerKnnTask):
     """Isomap fitted on a seeded random subsample (``isomap_subsample`` training images, as
     Isomap is quadratic in them) and applied to all splits; no reconstruction, losses NaN."""
+
+    finite_metrics: ClassVar[tuple[str, ...]] = ()  # NaN losses are no divergence here
 
     def subsample(self, n_train: int) -> np.ndarray:
         """Sorted indices of the training images Isomap is fitted on."""
