@@ -6,7 +6,7 @@ import time
 
 from ray import tune
 
-from study import launch, registry
+from study import launch
 from study.spec import StudySpec
 from study.splits import Splits
 
@@ -15,14 +15,8 @@ def run_study(spec: StudySpec, *, reuse_actors: bool = True, splits: Splits | No
               ) -> tuple[tune.ResultGrid, float, float]:
     """Results, the wall-clock start of ``fit`` and its duration in seconds; ``splits``
     replaces the spec's dataset (synthetic data for timing)."""
-    spec.validate()
-    method = registry.get(spec.method)
-    fixed = launch.checked_fixed(spec, method)
-    launch.check_storage(spec)
-    data = launch.load_data(spec) if splits is None else splits
-    trainable = launch.trainable_for(spec, method, data)
-    tuner = launch.new_tuner(spec, method, trainable, fixed, reuse_actors=reuse_actors,
-                             verbose=0)
+    tuner = launch.build_tuner(spec.validate(), splits=splits, reuse_actors=reuse_actors,
+                               verbose=0)
     start, clock = time.time(), time.perf_counter()
     results = tuner.fit()
     return results, start, time.perf_counter() - clock

@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from trainables.nets import INIT_SCHEMES
+from core.names import INIT_SCHEMES
 
 DEFAULTS: dict[str, Any] = {"batchnorm": True, "probe_neighbors": 10, "probe_samples": 5000}
 

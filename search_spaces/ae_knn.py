@@ -6,7 +6,7 @@ from typing import Any
 
 import optuna
 
-from trainables.nets import INIT_SCHEMES
+from core.names import INIT_SCHEMES
 
 DEFAULTS: dict[str, Any] = {"k_max": 50, "batchnorm": True, "weight_decay": 0.0}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import optuna
 
-from trainables.convnets import CNN_ARCHS
+from core.names import CNN_ARCHS
 
 DEFAULTS: dict[str, Any] = {"weight_decay": 0.0}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import optuna
 
-from trainables.convnets import BACKBONES
+from core.names import BACKBONES
 
 #: weights: auto / imagenet / none (see trainables.transfer); min_size: smallest side fed to a
 #: backbone; frozen_fraction: share of the epochs with the backbone frozen (report: 20 of 50).

@@ -9,7 +9,7 @@ Two such situations:
   the guard checks that the study directory still takes new files; if not, every further
   trial would fail the same way, so it stops the study at Tune's next step.
 
-It raises :class:`~study.errors.StudyAborted` out of ``Tuner.fit`` (exit code 5) from
+It raises :class:`~core.errors.StudyAborted` out of ``Tuner.fit`` (exit code 5) from
 ``on_step_begin``, the one hook whose exceptions Tune passes on as they are: the experiment
 state written so far stays, so ``--resume`` continues once the cause is fixed.
 """
@@ -22,8 +22,9 @@ from typing import Any
 
 from ray.tune import Callback
 
-from study import interrupt, storage
-from study.errors import StudyAborted
+from core import storage
+from core.errors import StudyAborted
+from study import interrupt
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from study.errors import StudyError
+from core.errors import StudyError
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ import shlex
 import sys
 from typing import NoReturn
 
-from study import interrupt, storage
-from study.errors import ExitCode, StudyError, exit_code
+from core import storage
+from core.errors import ExitCode, StudyError, exit_code
+from core.layout import TUNER_FILE
+from study import interrupt
 from study.spec import PRECISIONS, build, load_saved, parse_duration
 
 logger = logging.getLogger("study")
@@ -181,7 +183,7 @@ def _run(argv: list[str]) -> int:
     if spec.report and study is not None:
         print_report(spec)
     if interrupted:
-        if storage.exists(f"{spec.study_dir}/{launch.TUNER_FILE}"):
+        if storage.exists(f"{spec.study_dir}/{TUNER_FILE}"):
             print(f"interrupted; continue with: {resume_command(spec)}", file=sys.stderr)
         else:
             print("interrupted before the study started", file=sys.stderr)

@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from study.errors import StudyError
+from core.errors import StudyError
 
 SpaceFn = Callable[[optuna.Trial], Any]
 

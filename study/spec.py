@@ -14,17 +14,16 @@ from typing import Any
 
 import yaml
 
-from study.errors import StudyError
-from study.storage import read_text as read_stored
-from study.storage import resolve as resolve_storage
+from core.errors import StudyError
+from core.layout import SPEC_FILE
+from core.names import PRECISIONS
+from core.storage import read_text as read_stored
+from core.storage import resolve as resolve_storage
 
-SPEC_FILE = "study.json"
 #: Longest ``--name``: a directory name, with room for Ray's own files beside it.
 MAX_NAME = 200
 #: Seeds must fit NumPy's seeding (0 .. 2**32 - 1), repeat offsets included.
 MAX_SEED = 2**31
-#: ``--precision`` choices; ``auto`` is bf16 autocast on a CUDA device that supports it.
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass

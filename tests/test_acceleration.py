@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 from study import data as datasets
-from study.launch import config_constants
-from study.registry import get
+from study.plan import resolve
 from study.run import main
 from study.spec import build
 from trainables.cnn import make_task as make_cnn_task
@@ -133,7 +132,7 @@ def test_each_trial_compiles_afresh_in_a_reused_process(digits, one_torch_thread
 def test_flags_reach_the_trial_config_and_study_json(tmp_path):
     spec = build({"method": "cnn", "precision": "bf16", "compile": True,
                   "storage": str(tmp_path)})
-    constants = config_constants(spec, get("cnn"))
+    constants = resolve(spec).constants
     assert constants["precision"] == "bf16" and constants["compile"] is True
     assert '"precision": "bf16"' in spec.to_json()
 

@@ -92,19 +92,24 @@ def test_read_only_storage_is_refused_before_any_compute(tmp_path):
 
 
 def test_losing_storage_mid_study_stops_it_with_one_line_and_keeps_results(tmp_path):
-    """The storage turns read-only once the first trial reported: the study stops at the
-    next checkpoint that fails (exit 5) instead of failing and retrying every trial."""
-    storage = tmp_path / "studies"
+    """The storage turns read-only while the first trial holds at a gate after its first
+    epoch: once the gate opens, its next checkpoint fails and the study stops (exit 5)
+    instead of failing and retrying every trial."""
+    storage, gate = tmp_path / "studies", tmp_path / "gate"
     storage.mkdir()
+    gate.mkdir()
+    (gate / "epoch2").touch()
+    first = storage / "s" / "train_gated_*" / "result.json"
     script = tmp_path / "lose_storage.sh"
     script.write_text(f"""
 mount --bind "{storage}" "{storage}"
-"{sys.executable}" -m study.run vae_knn --storage "{storage}" --name s --num-samples 4 \\
-    --max-epochs 30 --scheduler fifo --max-concurrent 1 --set checkpoint_every_s=0 \\
-    --no-report &
+"{sys.executable}" -m tests.gated gated_vae --storage "{storage}" --name s --num-samples 4 \\
+    --max-epochs 3 --scheduler fifo --max-concurrent 1 --set checkpoint_every_s=0 \\
+    --set gate="{gate}" --no-report &
 pid=$!
-until ls "{storage}"/s/*/result.json > /dev/null 2>&1; do sleep 0.2; done
+until ls "{gate}"/waiting-* > /dev/null 2>&1 && grep -qs epoch {first}; do sleep 0.2; done
 mount -o remount,bind,ro "{storage}"
+rm "{gate}/epoch2"
 wait $pid
 """)
     proc = subprocess.run(["unshare", "--mount", "--", "bash", str(script)],
@@ -115,7 +120,8 @@ wait $pid
     assert "--resume" in last
     assert proc.stderr.count("Trial task failed") == 1  # not every trial, not retried
     results = list((storage / "s").glob("*/result.json"))
-    assert len(results) == 1 and results[0].read_text().strip()
+    assert len(results) == 1
+    assert [json.loads(line)["epoch"] for line in results[0].read_text().splitlines()] == [1]
 
 
 @pytest.mark.parametrize(("text", "fragment"), [

@@ -15,10 +15,10 @@ import torch
 from ray import tune
 
 from analysis import results, summary
+from core.errors import ExitCode
 from search_spaces import isomap_knn, vae_knn
 from study import data as datasets
 from study import registry
-from study.errors import ExitCode
 from study.run import main
 from tests import faulty
 from trainables import cnn, faults, knn, loop

@@ -68,7 +68,7 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
         start_new_session=True)
     time.sleep(delay)  # any moment will do: each must end the same way
     ctrl_c(proc)
-    out, err = proc.communicate(timeout=180)
+    _, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     assert err.strip().splitlines()[-1].startswith("interrupted")

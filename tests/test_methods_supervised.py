@@ -17,18 +17,18 @@ from medmnist.evaluator import getACC, getAUC
 from PIL import Image
 from torch import nn
 
+from core.errors import StudyError
+from core.names import CNN_ARCHS
 from search_spaces import cnn as cnn_space
 from search_spaces import gan_balance as gan_space
 from search_spaces import medmnist_resnet as medmnist_space
 from search_spaces import transfer as transfer_space
 from study import data as datasets
-from study.errors import StudyError
 from study.run import main
 from study.space import check_fixed
 from trainables import gan_balance, transfer
 from trainables.augment import POLICIES, Augment
 from trainables.convnets import (
-    CNN_ARCHS,
     REPORT_CNNS,
     CondDiscriminator,
     CondGenerator,

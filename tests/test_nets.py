@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from trainables.nets import INIT_SCHEMES, Autoencoder, init_weights, mlp
+from core.names import INIT_SCHEMES
+from trainables.nets import Autoencoder, init_weights, mlp
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64)])

@@ -5,8 +5,8 @@ import pickle
 import optuna
 import pytest
 
+from core.errors import StudyError
 from search_spaces import vae_knn
-from study.errors import StudyError
 from study.space import FixedSpace, check_fixed, parse_assignment
 
 

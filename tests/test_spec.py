@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from study.errors import StudyError
+from core.errors import StudyError
 from study.run import spec_from_argv
 from study.spec import StudySpec, build, load_saved
 

@@ -26,6 +26,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from core.names import BACKBONES
+
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of a batch on its device (antialiased when shrinking)."""
@@ -69,8 +71,6 @@ REPORT_CNNS: dict[str, CnnSpec] = {
     # report 002, transfer: net A = conv 32 (4×4), pool, conv 32 (4×4), pool, flatten, dense 256
     "net_a": CnnSpec((Conv(32, kernel=4), Conv(32, kernel=4)), (256,)),
 }
-#: The architectures the ``cnn`` method searches over (net_a belongs to ``transfer``).
-CNN_ARCHS: tuple[str, ...] = ("cifar_cnn", "mnist_cnn", "ad_proposed", "ad_test1", "ad_test2")
 
 
 class ReportCNN(nn.Sequential):
@@ -137,7 +137,6 @@ def classifier(arch: str, in_shape: Sequence[int], num_classes: int,
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BACKBONES: tuple[str, ...] = ("vgg16", "resnet50", "resnet18")
 
 
 class PretrainedNet(nn.Module):

@@ -24,19 +24,17 @@ import torch
 from ray import tune
 from torch import nn
 
-from study.spec import PRECISIONS
+from core.defaults import LOOP_DEFAULTS
+from core.layout import CHECKPOINT_FILE, PREDICTIONS_FILE
+from core.names import PRECISIONS
 from study.splits import DatasetInfo, Splits
 from trainables import faults
 from trainables.metrics import classification_metrics, save_predictions
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FILE = "state.pt"
-PREDICTIONS_FILE = "predictions.npz"
 #: Keys every trial reports, in the order Tune's progress table shows them.
 CORE_KEYS = ("val_acc", "val_loss", "train_loss", "epoch")
-#: Config keys the loop reads for every method (fixable with ``--set``).
-LOOP_DEFAULTS: dict[str, Any] = {"checkpoint_every_s": 30.0}
 
 
 @dataclass(frozen=True)

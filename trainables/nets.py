@@ -8,8 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-#: Weight-init schemes of report 003 plus torch's own default.
-INIT_SCHEMES: tuple[str, ...] = ("default", "glorot_uniform", "he_normal", "zeros", "ones")
+from core.names import INIT_SCHEMES
 
 
 def init_weights(model: nn.Module, scheme: str) -> nn.Module:

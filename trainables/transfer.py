@@ -40,7 +40,7 @@ import torch
 import torchvision
 from torch import nn
 
-from study.errors import StudyError
+from core.errors import StudyError
 from study.splits import Splits
 from trainables import loop
 from trainables.augment import policy

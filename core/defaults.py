@@ -1,0 +1,8 @@
+"""Defaults the driver, the trial loop and the analysis must agree on."""
+
+from typing import Any
+
+#: Config keys the trial loop reads for every method (fixable with ``--set``).
+LOOP_DEFAULTS: dict[str, Any] = {"checkpoint_every_s": 30.0}
+#: ASHA's reduction factor: the launcher's scheduler and the analysis's rungs.
+ASHA_REDUCTION_FACTOR = 3

@@ -1,0 +1,88 @@
+"""`StudyPlan`: a study resolved once, before anything runs.
+
+Everything the Tuner is built from and every trial's config comes from: the registered
+method, the space (the method's or a preset's), the constants a trial reads besides the
+sampled values, the ``--set`` values checked against both, and the start points the space
+can produce. Resolving it validates the method, ``--preset`` and ``--set`` (StudyError).
+
+>>> from study.spec import StudySpec
+>>> plan = resolve(StudySpec(method="vae_knn", fixed={"latent_dim": 8}))
+>>> plan.fixed["latent_dim"], plan.constants["max_epochs"]
+(8, 15)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from core.defaults import LOOP_DEFAULTS
+from core.errors import StudyError
+from study import registry
+from study.space import SpaceFn, check_fixed
+from study.spec import StudySpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """A validated study: its spec, method, space and the values every trial receives."""
+
+    spec: StudySpec
+    method: registry.Method
+    space: SpaceFn
+    #: Non-searched config keys the trainable reads, with their defaults (fixable by --set).
+    defaults: Mapping[str, Any]
+    #: The ``--set`` values, checked against the space and typed like the defaults.
+    fixed: Mapping[str, Any]
+    #: Every trial's config besides the sampled values (defaults, budget, seed, precision).
+    constants: Mapping[str, Any]
+    #: The method's START_POINTS that this space can produce: the searcher's first trials.
+    start_points: tuple[Mapping[str, Any], ...]
+
+
+def resolve(spec: StudySpec) -> StudyPlan:
+    """Resolve ``spec`` into its plan (StudyError for an unknown method, preset or --set)."""
+    method = registry.get(spec.method)
+    module = method.space_module()
+    space = _space(spec, method, module.PRESETS, module.space)
+    defaults = {**LOOP_DEFAULTS, **module.DEFAULTS}
+    fixed = check_fixed(space, spec.fixed, defaults)
+    constants = {**defaults, "max_epochs": spec.max_epochs, "seed": spec.seed,
+                 "val_fraction": spec.val_fraction, "precision": spec.precision,
+                 "compile": spec.compile}
+    if spec.reproducible:
+        constants["deterministic"] = True
+    points = tuple(p for p in getattr(module, "START_POINTS", None) or []
+                   if _inside(space, p, defaults))
+    return StudyPlan(spec, method, space, _frozen(defaults), _frozen(fixed),
+                     _frozen(constants), tuple(_frozen(p) for p in points))
+
+
+def _space(spec: StudySpec, method: registry.Method, presets: Mapping[str, SpaceFn],
+           space: SpaceFn) -> SpaceFn:
+    if spec.preset is None:
+        return space
+    if spec.preset not in presets:
+        raise StudyError(f"--preset {spec.preset!r}: {method.name} has "
+                         f"{', '.join(presets) or 'no presets'}")
+    return presets[spec.preset]
+
+
+def _inside(space: SpaceFn, point: Mapping[str, Any], defaults: Mapping[str, Any]) -> bool:
+    """Whether the space can produce ``point``: a preset reproducing one report need not
+    hold another report's best point (Optuna would refuse to enqueue it)."""
+    try:
+        check_fixed(space, point, defaults)
+    except StudyError:
+        logger.info("start point %s lies outside this space; skipped", dict(point))
+        return False
+    return True
+
+
+def _frozen(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(values))
