@@ -6,9 +6,9 @@ import time
 
 from ray import tune
 
+from core.splits import Splits
 from study import launch
 from study.spec import StudySpec
-from study.splits import Splits
 
 
 def run_study(spec: StudySpec, *, reuse_actors: bool = True, splits: Splits | None = None

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from bench.report import Figure, speedup
-from study.splits import DatasetInfo, Splits
+from core.splits import DatasetInfo, Splits
 from trainables.classify import ClassifierTask
 from trainables.cnn import make_task as make_cnn_task
 from trainables.knn import VaeKnnTask

@@ -1,6 +1,6 @@
 """Dataset name -> `Splits`: every image set a study can run on, loaded once on the driver.
 
-Images come back as uint8 arrays N×C×H×W and labels as int64 arrays N (see `study.splits`).
+Images come back as uint8 arrays N×C×H×W and labels as int64 arrays N (see `core.splits`).
 Validation is carved from the training images (stratified, seeded by ``seed``) unless the set
 ships an official validation split, which is then kept as it is; official test splits are
 always kept as they are.  ``split_ratio`` (the test fraction) applies only to sets without an
@@ -9,7 +9,7 @@ download fails but the expected files are there (e.g. a subset whose MD5 differs
 official files), they are used with a warning.  Missing files, a failed download or unreadable
 files raise a one-line `StudyError` naming the directory and the files expected there; so do a
 data directory ``download=True`` cannot write into (checked before downloading), fewer than
-two classes, and a split left without an image of some class (`study.splits.class_problem`).
+two classes, and a split left without an image of some class (`core.splits.class_problem`).
 Without ``download=True`` nothing is written into the data directory: it may be read-only.
 
 Dataset names (``DATASETS``) and the files each one expects under ``data_dir``:
@@ -105,7 +105,7 @@ from sklearn.datasets import load_digits
 from torchvision.datasets.utils import check_md5
 
 from core.errors import StudyError
-from study.splits import DatasetInfo, Splits, class_problem, from_pool, with_official_test
+from core.splits import DatasetInfo, Splits, class_problem, from_pool, with_official_test
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from core import storage
 from core.defaults import ASHA_REDUCTION_FACTOR
 from core.errors import StudyError
 from core.layout import SPEC_FILE
+from core.splits import Splits
 from study import data as datasets
 from study import interrupt, preflight
 from study.guard import StudyGuard
 from study.plan import StudyPlan, resolve
 from study.space import FixedSpace
 from study.spec import StudySpec
-from study.splits import Splits
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import ray
 from core import storage
 from core.errors import StudyError
 from core.layout import STUDY_MARKERS, TUNER_FILE
+from core.splits import Splits
 from study.spec import StudySpec
-from study.splits import Splits
 
 logger = logging.getLogger(__name__)
 

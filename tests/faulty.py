@@ -19,9 +19,9 @@ import optuna
 import torch
 from ray import tune
 
+from core.splits import Splits
 from search_spaces import cnn as cnn_space
 from study.registry import Method
-from study.splits import Splits
 from trainables import cnn, loop
 from trainables.classify import ClassifierTask
 from trainables.loop import DeviceSplits

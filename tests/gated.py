@@ -24,9 +24,9 @@ from typing import Any
 
 from ray import tune
 
+from core.splits import Splits
 from search_spaces import vae_knn
 from study.registry import Method
-from study.splits import Splits
 from trainables import loop
 from trainables.knn import VaeKnnTask
 

@@ -18,8 +18,8 @@ import torchvision
 from PIL import Image
 
 from core.errors import StudyError
+from core.splits import DatasetInfo, Splits, from_pool
 from study import data
-from study.splits import DatasetInfo, Splits, from_pool
 
 RNG = np.random.default_rng(1234)
 

@@ -14,6 +14,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
+from core.splits import DatasetInfo, from_pool
 from search_spaces import ae_classifier as ae_classifier_space
 from search_spaces import ae_knn, isomap_knn, pca_knn, vae_knn
 from study import data as datasets
@@ -21,7 +22,6 @@ from study.plan import resolve
 from study.run import main
 from study.space import check_fixed
 from study.spec import StudySpec
-from study.splits import DatasetInfo, from_pool
 from trainables import knn
 from trainables.ae_classifier import AeClassifierNet, AeClassifierTask, stage_plan
 from trainables.loop import DeviceSplits

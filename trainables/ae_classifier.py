@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from study.splits import Splits
+from core.splits import Splits
 from trainables import loop, neighbors
 from trainables.classify import ClassifierTask
 from trainables.loop import DeviceSplits

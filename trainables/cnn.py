@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from study.splits import Splits
+from core.splits import Splits
 from trainables import loop
 from trainables.classify import ClassifierTask
 from trainables.convnets import ReportCNN

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from ray import tune
+from torchvision.utils import make_grid, save_image
 
-from study.splits import Splits
+from core.splits import Splits
 from trainables import loop
 from trainables.classify import ClassifierTask
 from trainables.convnets import CondDiscriminator, CondGenerator, classifier, gan_size, resize
@@ -154,19 +154,14 @@ class GanBalanceTask:
         return len(labels)
 
     def save_grid(self, path: str) -> None:
-        """PNG of ``grid_columns`` generated images per class (one row per class)."""
+        """PNG of ``grid_columns`` generated images per class (one row per class), each in a
+        1-pixel black frame, scaled up to at least 64 pixels an image."""
         k, cols = self.real.info.num_classes, int(self.config["grid_columns"])
         labels = torch.arange(k, device=self.real.device).repeat_interleave(cols)
-        x = self.generate(labels, (self.side, self.side)).cpu().numpy()
-        c, side = x.shape[1], self.side + 2  # 1-pixel border
-        grid = np.zeros((k * side, cols * side, c), dtype=np.uint8)
-        for i, image in enumerate(x):
-            row, col = divmod(i, cols)
-            grid[row * side + 1:row * side + side - 1, col * side + 1:col * side + side - 1] = \
-                image.transpose(1, 2, 0)
-        picture = Image.fromarray(grid[..., 0] if c == 1 else grid)
+        x = self.generate(labels, (self.side, self.side)).cpu().float() / 255
+        grid = make_grid(x, nrow=cols, padding=2)[:, 1:-1, 1:-1]  # outer frame 1 pixel too
         scale = max(1, 64 // self.side)
-        picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(path)
+        save_image(grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2), path)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         stage = {"g_loss": math.nan, "d_loss": math.nan}

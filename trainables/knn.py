@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from sklearn.manifold import Isomap
 
-from study.splits import Splits
+from core.splits import Splits
 from trainables import loop, neighbors
 from trainables.loop import DeviceSplits
 from trainables.nets import Autoencoder, init_weights

@@ -27,7 +27,7 @@ from torch import nn
 from core.defaults import LOOP_DEFAULTS
 from core.layout import CHECKPOINT_FILE, PREDICTIONS_FILE
 from core.names import PRECISIONS
-from study.splits import DatasetInfo, Splits
+from core.splits import DatasetInfo, Splits
 from trainables import faults
 from trainables.metrics import classification_metrics, save_predictions
 

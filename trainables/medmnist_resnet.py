@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from medmnist.evaluator import getACC, getAUC
 
-from study.splits import Splits
+from core.splits import Splits
 from trainables import loop
 from trainables.classify import ClassifierTask
 from trainables.convnets import resnet18

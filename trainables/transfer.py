@@ -41,7 +41,7 @@ import torchvision
 from torch import nn
 
 from core.errors import StudyError
-from study.splits import Splits
+from core.splits import Splits
 from trainables import loop
 from trainables.augment import policy
 from trainables.classify import ClassifierTask, make_optimizer
