@@ -51,6 +51,20 @@ def test_resources_this_machine_lacks_are_refused_before_overwrite(
     assert (study / "result.json").read_text() == "earlier results"
 
 
+def test_on_a_cluster_a_trial_that_never_starts_gives_up_after_pending_timeout(
+        ray_local, tmp_path, capsys):
+    """Joined with --address (here: the test's own 2-CPU Ray), a 3-CPU trial is a legitimate
+    wait for an autoscaler; with none, the study gives up (exit 5), resumable."""
+    args = ["--storage", str(tmp_path), "--name", "wait", "--pending-timeout", "2s",
+            "--no-report"]
+    assert main(["vae_knn", "--address", "auto", "--cpus-per-trial", "3", *args]) == 5
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("stopped: no trial could start within --pending-timeout 2 s: "
+                              "each asks for 3 CPU, and the cluster has 2 CPU"), err[-1]
+    assert (tmp_path / "wait" / "tuner.pkl").exists()
+    assert main(["--address", "auto", "--resume", *args]) == 5  # the state survived
+
+
 def test_unreachable_address_fails_fast(tmp_path):
     start = time.monotonic()
     proc = run_cli("vae_knn", "--address", "127.0.0.1:1", "--storage", str(tmp_path),
