@@ -8,6 +8,7 @@ and compute time — e.g. PCA vs Isomap vs AE vs VAE on one dataset, like report
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import sys
@@ -19,7 +20,7 @@ import pandas as pd
 from analysis import summary, tables
 from analysis.results import Study, load
 from analysis.tables import Table
-from study.errors import ExitCode, StudyError, exit_code
+from core.errors import ExitCode, StudyError, exit_code
 
 COMPARED = ("test_acc", "test_f1", "test_auc")
 
@@ -63,18 +64,18 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = parser().parse_args(argv)
+    return exit_code(functools.partial(_run, args))
 
-    def body() -> int:
-        formats = tables.parse_formats(args.format)
-        tables.check_out_dir(args.out)
-        table = compare(args.study_dirs)
-        print(tables.to_markdown(table.display))
-        if args.out:
-            for path in tables.write(table, Path(args.out), formats):
-                print(f"wrote:       {path}")
-        return ExitCode.OK
 
-    return exit_code(body)
+def _run(args: argparse.Namespace) -> int:
+    formats = tables.parse_formats(args.format)
+    tables.check_out_dir(args.out)
+    table = compare(args.study_dirs)
+    print(tables.to_markdown(table.display))
+    if args.out:
+        for path in tables.write(table, Path(args.out), formats):
+            print(f"wrote:       {path}")
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -226,20 +226,17 @@ def k_grid_heatmap(numeric: pd.DataFrame, metric: str, path: Path) -> Path | Non
 
 def image_grid(images: np.ndarray, path: Path, title: str, xlabel: str = "",
                ylabel: str = "") -> Path:
-    """A rows × cols grid of images (values in [0, 1], shape R×C×channels×H×W)."""
-    rows, cols, channels, h, w = images.shape
-    pad = 1
-    canvas = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, channels))
-    for i in range(rows):
-        for j in range(cols):
-            y, x = pad + i * (h + pad), pad + j * (w + pad)
-            canvas[y:y + h, x:x + w] = images[i, j].transpose(1, 2, 0)
+    """A rows × cols grid of images (values in [0, 1], shape R×C×channels×H×W), 1-pixel white
+    lines between them."""
+    import torch
+    from torchvision.utils import make_grid
+
+    rows, cols = images.shape[:2]
+    tiles = torch.as_tensor(images).flatten(0, 1)
+    canvas = make_grid(tiles, nrow=cols, padding=1, pad_value=1.0).clamp(0, 1)
     fig = _figure(min(10, 0.9 + 0.6 * cols), min(10, 1.0 + 0.6 * rows))
     ax = fig.subplots()
-    if channels == 1:
-        ax.imshow(canvas[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(np.clip(canvas, 0, 1), interpolation="nearest")
+    ax.imshow(canvas.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)

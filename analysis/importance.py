@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.results import Study
+from analysis.results import Study, plain
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def distributions(trials: pd.DataFrame, params: list[str]) -> dict[str, Any]:
         if values.nunique() < 2:
             continue
         if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-            out[p] = CategoricalDistribution(sorted({_plain(v) for v in values}, key=str))
+            out[p] = CategoricalDistribution(sorted({plain(v) for v in values}, key=str))
             continue
         lo, hi = float(values.min()), float(values.max())
         log = lo > 0 and hi / lo >= LOG_SPAN
@@ -63,7 +62,7 @@ def fanova(study: Study, seed: int = 0) -> tuple[pd.DataFrame | None, str]:
     direction = "maximize" if study.maximize else "minimize"
     rebuilt = optuna.create_study(direction=direction)
     for _, row in t.iterrows():  # conditional parameters: each trial has only its own
-        params = {p: _plain(row[p]) for p in dists if not _missing(row[p])}
+        params = {p: plain(row[p]) for p in dists if not pd.isna(row[p])}
         rebuilt.add_trial(optuna.trial.create_trial(
             params=params, distributions={p: dists[p] for p in params},
             value=float(row[study.metric])))
@@ -83,13 +82,3 @@ def fanova(study: Study, seed: int = 0) -> tuple[pd.DataFrame | None, str]:
             "Conditional hyperparameters (not sampled in every trial) are left out; with few "
             "trials treat the numbers as rough.")
     return frame.reset_index(drop=True), note
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))

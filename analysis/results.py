@@ -23,8 +23,8 @@ import csv
 import io
 import json
 import logging
-import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,16 +32,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from study.errors import StudyError
+from core.defaults import ASHA_REDUCTION_FACTOR
+from core.errors import StudyError
+from core.layout import CHECKPOINT_FILE, DIVERGED, PREDICTIONS_FILE, SPEC_FILE
 
 logger = logging.getLogger(__name__)
 
-SPEC_FILE = "study.json"
-PREDICTIONS_FILE = "predictions.npz"
-CHECKPOINT_FILE = "state.pt"
 ERROR_FILE = "error.txt"
-#: The result key of a diverged epoch, holding the reason (``trainables.faults.DIVERGED``).
-DIVERGED = "diverged"
 _FAILURE = re.compile(r"^Failure # \d+ \(occurred at [^)]*\)$", re.MULTILINE)
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)(: .*)?$")  # module.Name: message
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -115,12 +112,7 @@ class Study:
             if key:
                 means = done.groupby(key, dropna=False, sort=False)[self.metric].mean()
                 best = means.idxmax() if self.maximize else means.idxmin()
-                best = best if isinstance(best, tuple) else (best,)
-                mask = np.ones(len(done), dtype=bool)
-                for col, value in zip(key, best):
-                    mask &= (done[col] == value).to_numpy() | (
-                        done[col].isna().to_numpy() & bool(_missing(value)))
-                done = done[mask]
+                done = same_configuration(done, key, best if isinstance(best, tuple) else (best,))
         ranked = self.ranked(done)
         return None if ranked.empty else ranked.iloc[0]
 
@@ -146,7 +138,7 @@ class Study:
         row = self.trials.set_index("trial_id").loc[trial_id]
         keys = [*self.params, *self.constants, REPEAT_KEY]
         out = {**self.constants}
-        out.update({k: _plain(row[k]) for k in keys if k in row and not _missing(row[k])})
+        out.update({k: plain(row[k]) for k in keys if k in row and not pd.isna(row[k])})
         return out
 
 
@@ -195,12 +187,12 @@ def load(study_dir: str | Path) -> Study:
                  params=params, constants=constants, problems=problems)
 
 
-def asha_rungs(grace_period: int, max_epochs: int, reduction_factor: int = 3) -> set[int]:
+def asha_rungs(grace_period: int, max_epochs: int) -> set[int]:
     """Epochs at which ASHA (as ``study.launch`` configures it) may stop a trial."""
     rungs, r = set(), max(1, min(grace_period, max_epochs))
     while r < max_epochs:
         rungs.add(r)
-        r *= reduction_factor
+        r *= ASHA_REDUCTION_FACTOR
     return rungs
 
 
@@ -218,6 +210,21 @@ def most_at_once(intervals: list[tuple[float, float]]) -> int:
 def config_key(study: Study) -> list[str]:
     """Columns that identify a configuration: the searched values (not seed nor repeat)."""
     return [p for p in study.params if p not in (REPEAT_KEY, "seed")]
+
+
+def same_configuration(frame: pd.DataFrame, key: Sequence[str], values: Sequence[Any]
+                       ) -> pd.DataFrame:
+    """Rows of ``frame`` whose ``key`` columns hold ``values`` (NaN matches NaN: a conditional
+    hyperparameter that was not sampled)."""
+    mask = np.ones(len(frame), dtype=bool)
+    for col, value in zip(key, values):
+        mask &= (frame[col].isna() if pd.isna(value) else frame[col] == value).to_numpy()
+    return frame[mask]
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars (for JSON, Optuna and torch constructors)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _read_spec(path: Path) -> dict[str, Any]:
@@ -364,7 +371,7 @@ def _read_progress_csv(file: Path, problems: list[str]) -> tuple[list[dict[str, 
     if not good:
         return [], bad
     frame = pd.read_csv(io.StringIO("\n".join([lines[0], *good])))
-    return [{k: v for k, v in r.items() if not _missing(v)}
+    return [{k: v for k, v in r.items() if not pd.isna(v)}
             for r in frame.to_dict("records")], bad
 
 
@@ -404,7 +411,7 @@ def _split_config(configs: pd.DataFrame) -> tuple[list[str], dict[str, Any]]:
         if col not in CONSTANT_KEYS and hashable.nunique() > 1:
             params.append(col)
         elif len(values):
-            constants[col] = _plain(values.iloc[0])
+            constants[col] = plain(values.iloc[0])
     return params, constants
 
 
@@ -432,12 +439,3 @@ def _number(value: Any) -> Any:
     if isinstance(value, (int, float, np.number)):
         return float(value)
     return value
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars (for JSON and torch constructors)."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.results import STATUSES, TEST_METRICS, Study, config_key
+from analysis.results import STATUSES, TEST_METRICS, Study, config_key, same_configuration
 from analysis.tables import fmt_mean_ci, fmt_number, fmt_value, mean_ci
 
 #: Trials with failures the summary names one by one (the report's table lists them all).
@@ -91,14 +91,7 @@ def selection(study: Study) -> Selection:
     rows = pd.DataFrame([best])
     if study.repeats > 1:
         key = config_key(study)
-        done = study.completed()
-        mask = np.ones(len(done), dtype=bool)
-        for col in key:
-            if pd.isna(best[col]):
-                mask &= done[col].isna().to_numpy()
-            else:
-                mask &= (done[col] == best[col]).to_numpy()
-        rows = done[mask]
+        rows = same_configuration(study.completed(), key, [best[col] for col in key])
     objective = mean_ci(rows[study.metric].astype(float))
     test = {m: mean_ci(rows[m].astype(float)) for m in TEST_METRICS
             if m in rows and rows[m].notna().any()}

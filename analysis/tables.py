@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.results import TEST_METRICS, Study, config_key
-from study.errors import StudyError
-from study.storage import unwritable
+from core.errors import StudyError
+from core.storage import unwritable
 
 MAX_LEVELS = 6
 BINS = 4
@@ -86,7 +86,7 @@ def levels(values: pd.Series) -> pd.Series:
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if not numeric or present.nunique() <= MAX_LEVELS:
         order = sorted(present.unique(), key=_sort_key)
-        labels = values.map(lambda v: None if _is_na(v) else fmt_value(v))
+        labels = values.map(lambda v: None if pd.isna(v) else fmt_value(v))
         cats = _unique([fmt_value(v) for v in order])
     else:
         bins = pd.qcut(values.astype(float), q=min(BINS, present.nunique()), duplicates="drop")
@@ -94,7 +94,7 @@ def levels(values: pd.Series) -> pd.Series:
         for interval, group in values.groupby(bins, observed=True):
             lo, hi = group.min(), group.max()
             names[interval] = fmt_value(lo) if lo == hi else f"{fmt_value(lo)}–{fmt_value(hi)}"
-        labels = pd.Series([names.get(b) if not _is_na(b) else None for b in bins],
+        labels = pd.Series([None if pd.isna(b) else names.get(b) for b in bins],
                            index=values.index, dtype=object)
         cats = [names[c] for c in bins.cat.categories if c in names]
     if labels.isna().any():
@@ -235,19 +235,18 @@ def pair_grid(study: Study, a: str, b: str) -> Table | None:
 
 
 def class_report(y_true: np.ndarray, scores: np.ndarray, classes: Sequence[str]) -> Table:
-    """Per-class precision / recall / F1 / support of the argmax predictions."""
-    from sklearn.metrics import precision_recall_fscore_support
+    """Per-class precision / recall / F1 / support of the argmax predictions, then their macro
+    and weighted averages (scikit-learn's ``classification_report``)."""
+    from sklearn.metrics import classification_report
 
     y_pred = np.asarray(scores).argmax(axis=1)
-    labels = np.arange(len(classes))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                 zero_division=0)
-    frame = pd.DataFrame({"class": [str(c) for c in classes], "precision": p, "recall": r,
-                          "f1": f, "support": s.astype(int)})
-    for avg in ("macro", "weighted"):
-        ap, ar, af, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                        average=avg, zero_division=0)
-        frame.loc[len(frame)] = [f"{avg} avg", ap, ar, af, int(s.sum())]
+    names = [str(c) for c in classes]
+    report = classification_report(y_true, y_pred, labels=np.arange(len(names)),
+                                   target_names=names, output_dict=True, zero_division=0)
+    rows = [*names, "macro avg", "weighted avg"]
+    frame = pd.DataFrame([report[r] for r in rows]).rename(columns={"f1-score": "f1"})
+    frame.insert(0, "class", rows)
+    frame["support"] = frame["support"].astype(int)
     acc = float((y_pred == np.asarray(y_true)).mean()) if len(y_true) else math.nan
     return Table("classes", "Per-class report (test split)", frame, display_frame(frame),
                  f"Accuracy {acc:.4f} on {len(y_true)} test images.")
@@ -281,15 +280,13 @@ def fmt_value(v: object) -> str:
 
 
 def fmt_number(v: object, digits: int = 4) -> str:
+    """A metric as text: ``digits`` decimals for floats (3 significant digits when tiny or
+    huge), ``–`` for a missing or infinite value."""
     if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
         return "–"
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
     if isinstance(v, (float, np.floating)):
         return f"{v:.{digits}f}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.3g}"
-    return str(v)
+    return fmt_value(v)
 
 
 def fmt_mean_ci(mean: float, half: float) -> str:
@@ -415,14 +412,6 @@ def _sort_key(v: object) -> tuple[int, object]:
     if isinstance(v, (int, float, np.number)):
         return (1, float(v))
     return (2, str(v))
-
-
-def _is_na(v: object) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _is_float(v: object) -> bool:
-    return isinstance(v, (float, np.floating))
 
 
 def _looks_numeric(text: str) -> bool:

@@ -10,3 +10,5 @@ STUDY_MARKERS = (SPEC_FILE, TUNER_FILE)
 CHECKPOINT_FILE = "state.pt"
 #: A trial's test labels and class scores, in its directory.
 PREDICTIONS_FILE = "predictions.npz"
+#: The result key of a diverged epoch, holding the reason (``trainables.faults``).
+DIVERGED = "diverged"

@@ -402,3 +402,23 @@ def test_most_at_once_counts_overlapping_spans_only():
     assert most_at_once([(0, 2), (1, 3), (2.5, 4), (5, 6)]) == 2
     assert most_at_once([(0, 1), (1, 2), (2, 3)]) == 1  # back to back: never two at once
     assert most_at_once([(0, 10), (1, 9), (2, 8), (3, 4)]) == 4
+
+
+def test_class_report_is_sklearns_classification_report():
+    from sklearn.metrics import classification_report
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 120)
+    scores = rng.random((120, 4))
+    scores[:, 2] = 0  # a class never predicted, and class 3 never true: zero division
+    table = tables.class_report(y, scores, ["a", "b", "c", "d"]).numeric.set_index("class")
+    expected = classification_report(y, scores.argmax(1), labels=np.arange(4),
+                                     target_names=["a", "b", "c", "d"], output_dict=True,
+                                     zero_division=0)
+    assert list(table.index) == ["a", "b", "c", "d", "macro avg", "weighted avg"]
+    for name, row in table.iterrows():
+        assert row["precision"] == expected[name]["precision"]
+        assert row["recall"] == expected[name]["recall"]
+        assert row["f1"] == expected[name]["f1-score"]
+        assert row["support"] == expected[name]["support"]
+    assert table["support"].dtype == np.int64

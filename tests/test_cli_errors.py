@@ -52,6 +52,10 @@ def test_missing_data_dir_offline_names_the_directory(tmp_path):
     ("method: vae_knn\nnum-samples: [oops\n", "not valid YAML"),
     ("method: vae_knn\nwarp: 9\n", "unknown option 'warp'"),
     ("- just\n- a list\n", "expected a mapping"),
+    ("method: vae_knn\nnum-samples: two\n", "--num-samples 'two': expected int"),
+    ("method: vae_knn\ncpus-per-trial: [1]\n", "--cpus-per-trial [1]: expected float"),
+    ("method: vae_knn\nreproducible: 1\n", "--reproducible 1: expected bool"),
+    ("method: vae_knn\nfixed:\n  arch: dense\n", "go under `set:`"),
 ])
 def test_bad_config_file_is_one_line(tmp_path, capsys, text, fragment):
     config = tmp_path / "study.yaml"

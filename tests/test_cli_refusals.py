@@ -138,19 +138,6 @@ wait $pid
     assert [json.loads(line)["epoch"] for line in results[0].read_text().splitlines()] == [1]
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("method: vae_knn\nnum-samples: two\n", "--num-samples 'two': expected int"),
-    ("method: vae_knn\ncpus-per-trial: [1]\n", "--cpus-per-trial [1]: expected float"),
-    ("method: vae_knn\nreproducible: 1\n", "--reproducible 1: expected bool"),
-    ("method: vae_knn\nfixed:\n  arch: dense\n", "go under `set:`"),
-])
-def test_config_values_of_the_wrong_kind(tmp_path, capsys, text, fragment):
-    config = tmp_path / "study.yaml"
-    config.write_text(text)
-    assert main(["--config", str(config), "--storage", str(tmp_path / "st")]) == 2
-    assert fragment in one_line_error(capsys)
-
-
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--config", "."], "--config .: Is a directory"),
     (["--name", "n" * 300], "--name is 300 bytes long"),

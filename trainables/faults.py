@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from ray import tune
 
-#: Result key of a diverged epoch: why the trial failed.
-DIVERGED = "diverged"
+from core.layout import DIVERGED
+
 #: Metrics that must stay finite, unless a task names its own in ``finite_metrics``.
 FINITE_METRICS = ("train_loss", "val_loss")
 
