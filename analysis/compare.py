@@ -8,8 +8,6 @@ and compute time — e.g. PCA vs Isomap vs AE vs VAE on one dataset, like report
 from __future__ import annotations
 
 import argparse
-import functools
-import logging
 import math
 import sys
 from collections.abc import Sequence
@@ -20,7 +18,8 @@ import pandas as pd
 from analysis import summary, tables
 from analysis.results import Study, load
 from analysis.tables import Table
-from core.errors import ExitCode, StudyError, exit_code
+from core.cli import OneLineParser, command
+from core.errors import ExitCode, StudyError
 
 COMPARED = ("test_acc", "test_f1", "test_auc")
 
@@ -53,7 +52,7 @@ def compare(study_dirs: Sequence[str | Path]) -> Table:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis.compare",
+    p = OneLineParser(prog="python -m analysis.compare",
                                 description="One table across several studies.")
     p.add_argument("study_dirs", nargs="+", metavar="STUDY_DIR")
     p.add_argument("--out", help="write compare.{md,csv,...} into this directory")
@@ -62,9 +61,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    args = parser().parse_args(argv)
-    return exit_code(functools.partial(_run, args))
+    return command(parser(), _run, argv)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ the report is one function below, called in order by :func:`write_report`.
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import logging
 import sys
@@ -23,7 +22,8 @@ from analysis import figures, importance, latent, summary, tables
 from analysis.document import Document, Report
 from analysis.results import Study, load
 from analysis.tables import Table
-from core.errors import ExitCode, exit_code
+from core.cli import OneLineParser, command
+from core.errors import ExitCode
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def _latent_walk(doc: Document, study: Study) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis.report",
+    p = OneLineParser(prog="python -m analysis.report",
                                 description="Tables and figures of one study's results.")
     p.add_argument("study_dir", help="a study's results directory (<storage>/<name>)")
     p.add_argument("--out", help="output directory (default STUDY_DIR/report)")
@@ -227,9 +227,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    args = parser().parse_args(argv)
-    return exit_code(functools.partial(_run, args))
+    return command(parser(), _run, argv)
 
 
 def _run(args: argparse.Namespace) -> int:

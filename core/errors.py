@@ -1,13 +1,8 @@
-"""How a command ends: the errors a user or the environment can cause, and their exit codes.
-
-The exit codes of ``study.run``, ``analysis.report`` and ``analysis.compare`` (README,
-"Exit codes"); every command body runs under :func:`exit_code`.
-"""
+"""How a command ends: the errors a user or the environment can cause, and their exit codes
+(README, "Errors and exit codes"); :mod:`core.cli` turns them into one line each."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from enum import IntEnum
 
 
@@ -30,23 +25,3 @@ class StudyError(Exception):
 class StudyAborted(Exception):
     """The study stopped before its end for a reason outside its input (the storage became
     unwritable, the resources never came); what was written is kept. Exit code 5."""
-
-
-def exit_code(body: Callable[[], int]) -> int:
-    """Run a command's ``body``; errors a user can cause become one line on stderr and their
-    exit code (OSError included: a file that cannot be read or written)."""
-    try:
-        return body()
-    except StudyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return ExitCode.USAGE
-    except StudyAborted as err:
-        print(f"stopped: {err}", file=sys.stderr)
-        return ExitCode.ABORTED
-    except OSError as err:
-        where = f": {err.filename}" if err.filename else ""
-        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
-        return ExitCode.USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED

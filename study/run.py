@@ -7,10 +7,10 @@ import dataclasses
 import logging
 import shlex
 import sys
-from typing import NoReturn
 
 from core import storage
-from core.errors import ExitCode, StudyError, exit_code
+from core.cli import OneLineParser, exit_code
+from core.errors import ExitCode, StudyError
 from core.layout import TUNER_FILE
 from study import interrupt
 from study.spec import PRECISIONS, build, load_saved, parse_duration
@@ -20,15 +20,8 @@ logger = logging.getLogger("study")
 TOP_TRIALS = 5
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr and exit code 2, like StudyError."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see python -m study.run -h)\n")
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="python -m study.run", argument_default=argparse.SUPPRESS,
         description="Run a Ray Tune + Optuna hyperparameter study of one method.")
     p.add_argument("method", nargs="?", help="registered method, e.g. vae_knn")
