@@ -125,11 +125,11 @@ def print_summary(spec, study) -> None:
         top = study.ranked().head(TOP_TRIALS)
         columns = ["trial_id", *study.params, "epochs", study.metric,
                    *(["test_acc"] if "test_acc" in top else [])]
-        print(f"\nTop {len(top)} trials by {study.metric} (test_acc only for trials that ran "
-              f"all {spec.max_epochs} epochs):")
         if not top.empty:
             import pandas as pd
 
+            print(f"\nTop {len(top)} trials by {study.metric} (test_acc only for trials that "
+                  f"ran all {spec.max_epochs} epochs):")
             with pd.option_context("display.width", 200, "display.max_columns", 30,
                                    "display.float_format", "{:.4g}".format):
                 print(top[[c for c in columns if c in top]].to_string(index=False))
