@@ -1,8 +1,8 @@
 """A decoded latent walk of a VAE trial (report 004's latent exploration), from its checkpoint.
 
-The model is rebuilt as the trainable built it (``trainables.nets.Autoencoder`` with the
-trial's config and the dataset shape stored in the checkpoint) and the checkpoint's weights
-are loaded. The walk covers ±2 standard deviations along the two highest-variance directions
+The model is rebuilt from the constructor arguments its checkpoint stores beside the weights
+(``trainables.checkpoints.load_model``; checkpoints written before they did have no walk).
+The walk covers ±2 standard deviations along the two highest-variance directions
 of the training codes (PCA of the latent means) when the study's dataset can be loaded here;
 otherwise (a results directory copied without its data) it walks the prior N(0, I) along the
 two latent axes that change the decoded image most.
@@ -27,30 +27,6 @@ VAE_METHODS = ("vae_knn",)
 MAX_CODES = 2000
 
 
-def load_model(checkpoint: Path, config: dict[str, Any], info: dict[str, Any] | None = None
-               ) -> tuple[Any, dict[str, Any]]:
-    """The trial's VAE with its checkpointed weights (eval mode, CPU) and the dataset info
-    (from the checkpoint; ``info`` for checkpoints written before they carried it)."""
-    import torch
-
-    from trainables.nets import Autoencoder
-
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception:  # older torch pickles (e.g. numpy RNG state) need the full unpickler
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if "info" in state:
-        info = dict(state["info"])
-    elif info is None:
-        raise ValueError(f"{checkpoint} holds no dataset info and the dataset is not loadable")
-    shape = (int(info["channels"]), *(int(s) for s in info["size"]))
-    model = Autoencoder(shape, arch=str(config["arch"]), latent_dim=int(config["latent_dim"]),
-                        variational=True, dropout=float(config.get("dropout", 0.0)),
-                        batchnorm=bool(config.get("batchnorm", True)))
-    model.load_state_dict(state["task"]["model"])
-    return model.eval(), info
-
-
 def walk(study: Study, trial_id: str, path: Path, steps: int = 9) -> tuple[Path | None, str]:
     """Decode a ``steps × steps`` latent grid of a VAE trial into a PNG; (path, description)."""
     if study.method not in VAE_METHODS:
@@ -60,13 +36,13 @@ def walk(study: Study, trial_id: str, path: Path, steps: int = 9) -> tuple[Path 
         return None, f"no latent walk: trial {trial_id} has no checkpoint"
     import torch
 
-    config = study.config(trial_id)
-    splits = _splits(study, config)
-    data_info = None if splits is None else dataclasses.asdict(splits.info)
+    from trainables.checkpoints import load_model
+
     try:
-        model, info = load_model(checkpoint, config, data_info)
+        model = load_model(checkpoint)
     except (ValueError, KeyError, RuntimeError) as err:
         return None, f"no latent walk: {err}"
+    splits = _splits(study)
     with torch.no_grad():
         codes = None if splits is None else _codes(splits.x_train, model)
         offsets = np.linspace(-2.0, 2.0, steps)
@@ -88,25 +64,21 @@ def walk(study: Study, trial_id: str, path: Path, steps: int = 9) -> tuple[Path 
                             for a in offsets])
         flat = grid.reshape(-1, grid.shape[-1]).float()
         images = torch.sigmoid(model.decode(flat)).reshape(steps, steps, *model.in_shape)
+    config = study.config(trial_id)
     title = (f"latent walk of trial {trial_id} ({config.get('arch')}, latent_dim "
-             f"{int(config['latent_dim'])}) on {info.get('name', study.dataset)}")
+             f"{model.latent_dim}) on {study.dataset}")
     out = figures.image_grid(images.numpy(), path, title)
     return out, f"Decoded {steps}×{steps} grid; {how}."
 
 
-def _splits(study: Study, config: dict[str, Any]) -> Any:
-    """The study's dataset, or None when it cannot be loaded here (copied results)."""
-    spec = study.spec
+def _splits(study: Study) -> Any:
+    """The study's dataset as its trials got it (never downloaded), or None when it cannot
+    be loaded here (results copied without their data)."""
     try:
-        from study import data
+        from study.data import load_for
+        from study.spec import load_saved
 
-        return data.load(str(spec.get("dataset", "digits")), spec.get("data_dir"),
-                         split_ratio=float(config.get("split_ratio",
-                                                      spec.get("split_ratio", 0.2))),
-                         val_fraction=float(spec.get("val_fraction", 0.2)),
-                         seed=int(spec.get("seed", 0)), download=False,
-                         image_size=spec.get("image_size"),
-                         grayscale=bool(spec.get("grayscale", False)))
+        return load_for(dataclasses.replace(load_saved(str(study.path)), download=False))
     except Exception as err:  # missing data, another machine: fall back to the prior
         logger.info("latent walk: dataset not loadable here (%s); walking the prior", err)
         return None

@@ -9,18 +9,52 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import optuna
 
 from core.names import INIT_SCHEMES
+from core.settings import OneOf, Settings
+from search_spaces.common import Init, Point
 
-DEFAULTS: dict[str, Any] = {"batchnorm": True, "probe_neighbors": 10, "probe_samples": 5000}
+ARCHS = ("conv", "mlp")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AeClassifierSettings(Settings):
+    """What an ``ae_classifier`` trial reads (``trainables.ae_classifier``)."""
+
+    arch: Annotated[str, OneOf(ARCHS)]
+    latent_dim: int | None = None
+    lr: float
+    weight_decay: float
+    dropout: float
+    init: Init
+    batch_size: int
+    ae_epochs: int
+    head_epochs: int
+    finetune_epochs: int
+    finetune_lr: float | None = None
+    max_epochs: int
+    batchnorm: bool = True
+    #: The k-NN probe scoring the codes while pretraining.
+    probe_neighbors: int = 10
+    probe_samples: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.arch == "mlp":
+            self.require("latent_dim", "with arch=mlp")
+        if self.finetune_epochs > 0:
+            self.require("finetune_lr", "with finetune_epochs > 0")
+
+
+DEFAULTS: dict[str, Any] = AeClassifierSettings.defaults()
 
 
 def space(trial: optuna.Trial) -> None:
     """Architecture, code size, optimiser, head dropout and the three stage lengths."""
-    if trial.suggest_categorical("arch", ["conv", "mlp"]) == "mlp":
+    if trial.suggest_categorical("arch", list(ARCHS)) == "mlp":
         trial.suggest_int("latent_dim", 2, 128, log=True)
     trial.suggest_float("lr", 1e-4, 1e-2, log=True)
     trial.suggest_categorical("weight_decay", [0.0, 1e-5, 1e-4])
@@ -33,44 +67,21 @@ def space(trial: optuna.Trial) -> None:
         trial.suggest_float("finetune_lr", 1e-5, 1e-2, log=True)
 
 
-def report000(trial: optuna.Trial) -> None:
-    """Report 000: conv AE (batch norm), Adam 1e-3 (Keras' default) in every stage, batch 64,
-    equal pretraining / frozen-head / fine-tuning stages (the report prints no epochs)."""
-    trial.suggest_categorical("arch", ["conv"])
-    trial.suggest_categorical("lr", [1e-3])
-    trial.suggest_categorical("weight_decay", [0.0])
-    trial.suggest_categorical("dropout", [0.0])
-    trial.suggest_categorical("init", ["default"])
-    trial.suggest_categorical("batch_size", [64])
-    trial.suggest_categorical("ae_epochs", [10])
-    trial.suggest_categorical("head_epochs", [10])
-    trial.suggest_categorical("finetune_epochs", [10])
-    trial.suggest_categorical("finetune_lr", [1e-3])
+#: Report 000 (91.88 % on Fashion-MNIST): conv AE (batch norm), Adam 1e-3 (Keras' default)
+#: in every stage, batch 64, equal pretraining / frozen-head / fine-tuning stages (the
+#: report prints no epochs).
+REPORT000: dict[str, Any] = {
+    "arch": "conv", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "init": "default",
+    "batch_size": 64, "ae_epochs": 10, "head_epochs": 10, "finetune_epochs": 10,
+    "finetune_lr": 1e-3}
+#: Report 001 (93 % on MNIST): MLP AE with a 30-d code, Adam 1e-3, weight decay 1e-5,
+#: batch 100, 10 pretraining + 10 head epochs, no fine-tuning (exact with ``--max-epochs 20``).
+REPORT001: dict[str, Any] = {
+    "arch": "mlp", "latent_dim": 30, "lr": 1e-3, "weight_decay": 1e-5, "dropout": 0.0,
+    "init": "default", "batch_size": 100, "ae_epochs": 10, "head_epochs": 10,
+    "finetune_epochs": 0}
 
+PRESETS = {"report000": Point(REPORT000), "report001": Point(REPORT001)}
 
-def report001(trial: optuna.Trial) -> None:
-    """Report 001: MLP AE with a 30-d code, Adam 1e-3, weight decay 1e-5, batch 100,
-    10 pretraining + 10 head epochs, no fine-tuning (exact with ``--max-epochs 20``)."""
-    trial.suggest_categorical("arch", ["mlp"])
-    trial.suggest_categorical("latent_dim", [30])
-    trial.suggest_categorical("lr", [1e-3])
-    trial.suggest_categorical("weight_decay", [1e-5])
-    trial.suggest_categorical("dropout", [0.0])
-    trial.suggest_categorical("init", ["default"])
-    trial.suggest_categorical("batch_size", [100])
-    trial.suggest_categorical("ae_epochs", [10])
-    trial.suggest_categorical("head_epochs", [10])
-    trial.suggest_categorical("finetune_epochs", [0])
-
-
-PRESETS = {"report000": report000, "report001": report001}
-
-#: The two reports' configurations (001: 93 % on MNIST; 000: 91.88 % on Fashion-MNIST).
-START_POINTS: list[dict[str, Any]] = [
-    {"arch": "mlp", "latent_dim": 30, "lr": 1e-3, "weight_decay": 1e-5, "dropout": 0.0,
-     "init": "default", "batch_size": 100, "ae_epochs": 10, "head_epochs": 10,
-     "finetune_epochs": 0},
-    {"arch": "conv", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "init": "default",
-     "batch_size": 64, "ae_epochs": 10, "head_epochs": 10, "finetune_epochs": 10,
-     "finetune_lr": 1e-3},
-]
+#: The two reports' configurations, as the searcher's first trials.
+START_POINTS: list[dict[str, Any]] = [REPORT001, REPORT000]

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import optuna
 
 from core.names import INIT_SCHEMES
+from core.settings import OneOf
+from search_spaces.common import Init, KnnSettings
 
-DEFAULTS: dict[str, Any] = {"k_max": 50, "batchnorm": True, "weight_decay": 0.0}
+ARCHS = ("dense", "conv")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoencoderKnnSettings(KnnSettings):
+    """What an ``ae_knn`` trial reads (``trainables.knn.AutoencoderKnnTask``)."""
+
+    arch: Annotated[str, OneOf(ARCHS)]
+    latent_dim: int
+    lr: float
+    dropout: float
+    init: Init
+    batch_size: int
+    batchnorm: bool = True
+    weight_decay: float = 0.0
+
+
+DEFAULTS: dict[str, Any] = AutoencoderKnnSettings.defaults()
 
 #: Report 004's dense AE used dropout (rate not printed; 0.2 here), its conv AE batch norm.
 REPORT_DROPOUT = {"dense": 0.2, "conv": 0.0}
@@ -21,7 +41,7 @@ def space(trial: optuna.Trial) -> None:
 
 def autoencoder_knn_space(trial: optuna.Trial, *, variational: bool) -> None:
     """The space ``ae_knn`` and ``vae_knn`` share; a VAE adds its KL weight ``beta``."""
-    trial.suggest_categorical("arch", ["dense", "conv"])
+    trial.suggest_categorical("arch", list(ARCHS))
     trial.suggest_int("latent_dim", 2, 128, log=True)
     trial.suggest_int("n_neighbors", 1, 50)
     trial.suggest_float("lr", 1e-4, 1e-2, log=True)
@@ -35,7 +55,7 @@ def autoencoder_knn_space(trial: optuna.Trial, *, variational: bool) -> None:
 def report004(trial: optuna.Trial) -> None:
     """Report 004's grid: dense latent 40/80 and conv latent 30/90 (one choice set, as
     Optuna needs), k in 5..50, dropout for the dense AE only, Adam 1e-3."""
-    arch = trial.suggest_categorical("arch", ["dense", "conv"])
+    arch = trial.suggest_categorical("arch", list(ARCHS))
     trial.suggest_categorical("latent_dim", [30, 40, 80, 90])
     trial.suggest_categorical("n_neighbors", [5, 10, 15, 25, 35, 50])
     trial.suggest_categorical("lr", [1e-3])

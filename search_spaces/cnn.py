@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import optuna
 
 from core.names import CNN_ARCHS
+from core.settings import OneOf
+from search_spaces.common import OPTIMIZERS, ClassifierSettings
 
-DEFAULTS: dict[str, Any] = {"weight_decay": 0.0}
+
+@dataclass(frozen=True, kw_only=True)
+class CnnSettings(ClassifierSettings):
+    """What a ``cnn`` trial reads (``trainables.cnn``); the loop reads ``split_ratio``."""
+
+    arch: Annotated[str, OneOf(CNN_ARCHS)]
+    dropout: float
+
+
+DEFAULTS: dict[str, Any] = CnnSettings.defaults()
 
 #: Report 003's test fractions; sets with an official test split keep it (see Splits.resplit).
 SPLIT_RATIOS = [0.1, 0.3, 0.5]
@@ -25,7 +37,7 @@ def space(trial: optuna.Trial) -> None:
     trial.suggest_categorical("init", ["default", "glorot_uniform", "he_normal"])
     trial.suggest_categorical("split_ratio", SPLIT_RATIOS)
     trial.suggest_float("lr", 1e-4, 0.1, log=True)
-    if trial.suggest_categorical("optimizer", ["sgd", "adam"]) == "sgd":
+    if trial.suggest_categorical("optimizer", list(OPTIMIZERS)) == "sgd":
         trial.suggest_float("momentum", 0.5, 0.99)
     trial.suggest_categorical("batch_size", [16, 32, 64, 128])
     trial.suggest_categorical("augment", ["none", "flip_crop", "affine"])

@@ -8,11 +8,24 @@ seeded random training images (default 2000; report 004 used 10 % of CIFAR-10, i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
-DEFAULTS: dict[str, Any] = {"k_max": 50, "isomap_subsample": 2000}
+from search_spaces.common import KnnSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class IsomapKnnSettings(KnnSettings):
+    """What an ``isomap_knn`` trial reads (``trainables.knn.IsomapKnnTask``)."""
+
+    n_components: int
+    isomap_neighbors: int
+    isomap_subsample: int = 2000
+
+
+DEFAULTS: dict[str, Any] = IsomapKnnSettings.defaults()
 
 
 def space(trial: optuna.Trial) -> None:

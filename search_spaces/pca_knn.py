@@ -6,11 +6,23 @@ the value used is reported as ``n_components_fit``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
-DEFAULTS: dict[str, Any] = {"k_max": 50}
+from search_spaces.common import KnnSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class PcaKnnSettings(KnnSettings):
+    """What a ``pca_knn`` trial reads (``trainables.knn.PcaKnnTask``)."""
+
+    n_components: int
+    whiten: bool
+
+
+DEFAULTS: dict[str, Any] = PcaKnnSettings.defaults()
 
 
 def space(trial: optuna.Trial) -> None:

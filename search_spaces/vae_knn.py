@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
-from search_spaces.ae_knn import autoencoder_knn_space
+from search_spaces.ae_knn import ARCHS, AutoencoderKnnSettings, autoencoder_knn_space
 
-DEFAULTS: dict[str, Any] = {"k_max": 50, "batchnorm": True, "weight_decay": 0.0}
+
+@dataclass(frozen=True, kw_only=True)
+class VaeKnnSettings(AutoencoderKnnSettings):
+    """What a ``vae_knn`` trial reads (``trainables.knn.VaeKnnTask``): the KL weight too."""
+
+    beta: float
+
+
+DEFAULTS: dict[str, Any] = VaeKnnSettings.defaults()
 
 
 def space(trial: optuna.Trial) -> None:
@@ -19,7 +28,7 @@ def space(trial: optuna.Trial) -> None:
 def report004(trial: optuna.Trial) -> None:
     """Report 004's own grid: dense latent 40/70 and conv latent 50/90 (one choice set, as
     Optuna needs), k in 5..50, batch-norm VAEs without dropout, Adam 1e-3."""
-    trial.suggest_categorical("arch", ["dense", "conv"])
+    trial.suggest_categorical("arch", list(ARCHS))
     trial.suggest_categorical("latent_dim", [40, 50, 70, 90])
     trial.suggest_categorical("n_neighbors", [5, 10, 15, 25, 35, 50])
     trial.suggest_categorical("lr", [1e-3])

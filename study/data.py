@@ -92,7 +92,7 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.error import URLError
 
 import medmnist
@@ -106,6 +106,9 @@ from torchvision.datasets.utils import check_md5
 
 from core.errors import StudyError
 from core.splits import DatasetInfo, Splits, class_problem, from_pool, with_official_test
+
+if TYPE_CHECKING:
+    from study.spec import StudySpec
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +176,13 @@ def load(name: str, data_dir: str | Path | None = None, *, split_ratio: float = 
     log.info("loaded %s: %s, images %s, %d classes", key, splits.sizes(),
              "×".join(map(str, splits.info.shape)), splits.info.num_classes)
     return splits
+
+
+def load_for(spec: StudySpec) -> Splits:
+    """The dataset of the study ``spec`` describes, as the driver hands it to the trials."""
+    return load(spec.dataset, spec.data_dir, split_ratio=spec.split_ratio,
+                val_fraction=spec.val_fraction, seed=spec.seed, download=spec.download,
+                image_size=spec.image_size, grayscale=spec.grayscale)
 
 
 def _unknown_message(name: str, key: str) -> str:

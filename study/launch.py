@@ -48,7 +48,7 @@ def build_tuner(spec: StudySpec, *, splits: Splits | None = None, reuse_actors: 
     if spec.address is not None:
         preflight.check_reachable(spec.address)
     if splits is None:
-        splits = load_data(spec)
+        splits = datasets.load_for(spec)
     preflight.check_fixed_resplit(splits, plan.fixed, spec)
     interrupt.check()
     init_ray(spec)
@@ -69,13 +69,6 @@ def unfinished(spec: StudySpec, results: tune.ResultGrid) -> bool:
     saves its state and returns what it has."""
     ended = results.num_terminated + results.num_errors
     return ended < len(results) or len(results) < spec.num_samples * spec.repeats
-
-
-def load_data(spec: StudySpec) -> Splits:
-    """The study's dataset, loaded once on the driver."""
-    return datasets.load(spec.dataset, spec.data_dir, split_ratio=spec.split_ratio,
-                         val_fraction=spec.val_fraction, seed=spec.seed, download=spec.download,
-                         image_size=spec.image_size, grayscale=spec.grayscale)
 
 
 def init_ray(spec: StudySpec) -> None:

@@ -36,6 +36,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.splits import Splits
+from search_spaces.ae_classifier import AeClassifierSettings
 from trainables import loop, neighbors
+from trainables.checkpoints import build, model_args, model_state
 from trainables.classify import ClassifierTask
 from trainables.loop import DeviceSplits
 from trainables.nets import init_weights, mlp
@@ -137,10 +140,11 @@ class Conv000Decoder(nn.Module):
 
 class AeClassifierNet(nn.Module):
     """Encoder, decoder (reconstruction logits) and classifier head of report 000 (``conv``)
-    or report 001 (``mlp``) for any C×H×W input."""
+    or report 001 (``mlp``, code size ``latent_dim``) for any C×H×W input."""
 
     def __init__(self, in_shape: Sequence[int], num_classes: int, *, arch: str,
-                 latent_dim: int = 30, dropout: float = 0.0, batchnorm: bool = True) -> None:
+                 latent_dim: int | None = None, dropout: float = 0.0, batchnorm: bool = True
+                 ) -> None:
         super().__init__()
         in_shape = tuple(int(s) for s in in_shape)
         if arch == "conv":
@@ -150,14 +154,14 @@ class AeClassifierNet(nn.Module):
             flat = math.prod(encoder.out_shape)
             self.head = nn.Sequential(nn.Flatten(),
                                       mlp([flat, CONV_HEAD, num_classes], dropout=dropout))
-        elif arch == "mlp":
+        elif arch == "mlp" and latent_dim is not None:
             n_in = math.prod(in_shape)
             self.encoder = nn.Sequential(nn.Flatten(), mlp([n_in, *MLP_HIDDEN, latent_dim]))
             self.decoder = nn.Sequential(mlp([latent_dim, *reversed(MLP_HIDDEN), n_in]),
                                          nn.Unflatten(1, in_shape))
             self.head = mlp([latent_dim, *MLP_HEAD, num_classes], dropout=dropout)
         else:
-            raise ValueError(f"unknown ae_classifier arch {arch!r} (conv or mlp)")
+            raise ValueError(f"ae_classifier arch {arch!r}: conv, or mlp with a latent_dim")
         self.frozen = False
 
     def freeze_encoder(self, frozen: bool) -> None:
@@ -195,35 +199,35 @@ class AeClassifierTask:
 
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
                  ) -> None:
-        self.config, self.data, self.generator = config, data, generator
-        self.plan = stage_plan([int(config["ae_epochs"]), int(config["head_epochs"]),
-                                int(config["finetune_epochs"])], int(config["max_epochs"]))
-        self.net = data.place(init_weights(AeClassifierNet(
-            data.info.shape, data.info.num_classes, arch=config["arch"],
-            latent_dim=int(config.get("latent_dim", 30)), dropout=float(config["dropout"]),
-            batchnorm=bool(config["batchnorm"])), config["init"]))
-        lr, wd = float(config["lr"]), float(config["weight_decay"])
-        self.batch_size = int(config["batch_size"])
+        s = self.settings = AeClassifierSettings.from_config(config)
+        self.data, self.generator = data, generator
+        self.plan = stage_plan([s.ae_epochs, s.head_epochs, s.finetune_epochs], s.max_epochs)
+        self.net_args = model_args(
+            AeClassifierNet, in_shape=data.info.shape, num_classes=data.info.num_classes,
+            arch=s.arch, latent_dim=s.latent_dim, dropout=s.dropout, batchnorm=s.batchnorm)
+        self.net = data.place(init_weights(build(self.net_args), s.init))
         encoder, decoder, head = (list(m.parameters()) for m in
                                   (self.net.encoder, self.net.decoder, self.net.head))
-        self.pretrain_optimizer = torch.optim.Adam(encoder + decoder, lr=lr, weight_decay=wd)
-        self.classifiers = {1: self._classifier(head, lr, wd)}
+        self.pretrain_optimizer = torch.optim.Adam(encoder + decoder, lr=s.lr,
+                                                   weight_decay=s.weight_decay)
+        self.classifiers = {1: self._classifier(head, s.lr)}
         if self.plan[2]:
-            self.classifiers[2] = self._classifier(encoder + head, float(config["finetune_lr"]),
-                                                   wd)
+            self.classifiers[2] = self._classifier(encoder + head, s.finetune_lr)
         n_train = len(data.y["train"])
         rng = np.random.default_rng(loop.trial_seed(config))
-        size = min(int(config["probe_samples"]), n_train)
+        size = min(s.probe_samples, n_train)
         self.probe_index = torch.from_numpy(
             np.sort(rng.choice(n_train, size=size, replace=False))).to(data.device)
+        #: The k-NN probe's data: the sampled training images, all validation images.
+        self.probe = replace(data, x={**data.x, "train": data.x["train"][self.probe_index]},
+                             y={**data.y, "train": data.y["train"][self.probe_index]})
         self.stage = 0
 
-    def _classifier(self, params: list[nn.Parameter], lr: float, weight_decay: float
-                    ) -> ClassifierTask:
+    def _classifier(self, params: list[nn.Parameter], lr: float) -> ClassifierTask:
         """The classification stage training ``params`` of the whole net with Adam."""
-        return ClassifierTask(self.net, self.data, self.generator, batch_size=self.batch_size,
-                              optimizer=torch.optim.Adam(params, lr=lr,
-                                                         weight_decay=weight_decay))
+        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=self.settings.weight_decay)
+        return ClassifierTask(self.net, self.data, self.generator, model_args=self.net_args,
+                              optimizer=optimizer, batch_size=self.settings.batch_size)
 
     def stage_of(self, epoch: int) -> int:
         """0, 1 or 2: the stage epoch ``epoch`` (from 1) belongs to under :attr:`plan`."""
@@ -239,15 +243,16 @@ class AeClassifierTask:
         if self.stage > 0:
             return {**self.classifiers[self.stage].train_epoch(epoch), "stage": self.stage}
         self.net.train()
-        loss = loop.train_batches(self.data, self.batch_size, self.generator,
+        loss = loop.train_batches(self.data, self.settings.batch_size, self.generator,
                                   self.pretrain_optimizer, self._reconstruction_loss)
         return {"train_loss": loss, "stage": 0}
 
     @torch.no_grad()
-    def _probe_codes(self, part: str, index: torch.Tensor) -> torch.Tensor:
-        with self.data.autocast():
-            codes = [self.net.probe_codes(self.data.images(part, index[s:s + 1024]))
-                     for s in range(0, len(index), 1024)]
+    def _probe_codes(self, part: str) -> torch.Tensor:
+        """Codes of the probe's ``part`` (``train``: the sampled images), in batches."""
+        with self.probe.autocast():
+            codes = [self.net.probe_codes(self.probe.images(part, s))
+                     for s in self.probe.chunks(part)]
         return torch.cat(codes).float()
 
     @torch.no_grad()
@@ -262,11 +267,10 @@ class AeClassifierTask:
             with self.data.autocast():
                 logits = self.net.reconstruct(x)
             recon += F.mse_loss(torch.sigmoid(logits.float()), x, reduction="sum").item()
-        k = min(int(self.config["probe_neighbors"]), len(self.probe_index))
-        acc = neighbors.accuracy_by_k(
-            self._probe_codes("train", self.probe_index), self.data.y["train"][self.probe_index],
-            self._probe_codes("val", torch.arange(len(y_val), device=y_val.device)), y_val,
-            [k], self.data.info.num_classes)[k]
+        k = min(self.settings.probe_neighbors, len(self.probe_index))
+        acc = neighbors.accuracy_by_k(self._probe_codes("train"), self.probe.y["train"],
+                                      self._probe_codes("val"), y_val, [k],
+                                      self.data.info.num_classes)[k]
         return {"val_loss": recon / y_val.numel() / self.data.x["val"][0].numel(),
                 "val_acc": acc, "val_knn_acc": acc}
 
@@ -275,7 +279,7 @@ class AeClassifierTask:
 
     def state_dict(self) -> dict[str, Any]:
         optimizers = {stage: c.optimizer.state_dict() for stage, c in self.classifiers.items()}
-        return {"net": self.net.state_dict(), "stage": self.stage,
+        return {**model_state(self.net, self.net_args, "net"), "stage": self.stage,
                 "optimizers": {0: self.pretrain_optimizer.state_dict(), **optimizers}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ no-grad batches and scores are softmax probabilities.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,9 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.common import ClassifierSettings
 from trainables import loop
 from trainables.augment import Augment, policy
+from trainables.checkpoints import build, load_trained_state, trained_state
 from trainables.loop import DeviceSplits
+from trainables.nets import init_weights
 
 NO_AUGMENT = Augment()
 #: Rows per evaluation batch (small enough for VGG16 activations on a CPU).
@@ -35,31 +38,30 @@ def make_optimizer(params: Iterable[torch.Tensor], name: str, lr: float, *,
 
 
 class ClassifierTask:
-    """Train ``model`` on ``data``'s train split (the loop's ``train_batches``), score the
-    validation and test splits."""
+    """Train ``model`` (built from ``model_args``, which its checkpoint keeps) on ``data``'s
+    train split (the loop's ``train_batches``), score the validation and test splits."""
 
     def __init__(self, model: nn.Module, data: DeviceSplits, generator: torch.Generator, *,
-                 optimizer: torch.optim.Optimizer, batch_size: int, augment: Augment = NO_AUGMENT
-                 ) -> None:
+                 model_args: Mapping[str, Any], optimizer: torch.optim.Optimizer,
+                 batch_size: int, augment: Augment = NO_AUGMENT) -> None:
         # channels_last: oneDNN's and cuDNN's preferred conv layout (12 % faster steps of
         # report 002's CIFAR CNN on 2 CPU cores); inputs follow in :meth:`inputs`.
         self.model = data.place(model, channels_last=True)
+        self.model_args = model_args
         self.data, self.generator = data, generator
         self.optimizer, self.batch_size, self.augment = optimizer, batch_size, augment
 
     @classmethod
-    def from_config(cls, model: nn.Module, data: DeviceSplits, generator: torch.Generator,
-                    config: dict[str, Any]) -> ClassifierTask:
-        """A task set up from the config keys ``optimizer`` (``momentum`` for sgd), ``lr``,
-        ``weight_decay``, ``batch_size`` and ``augment`` (a policy name)."""
-        name = config["optimizer"]
-        optimizer = make_optimizer(
-            model.parameters(), name, float(config["lr"]),
-            momentum=float(config["momentum"]) if name == "sgd" else 0.0,
-            weight_decay=float(config["weight_decay"]))
-        return cls(model, data, generator, optimizer=optimizer,
-                   batch_size=int(config["batch_size"]),
-                   augment=policy(config["augment"]))
+    def from_settings(cls, model_args: Mapping[str, Any], data: DeviceSplits,
+                      generator: torch.Generator, settings: ClassifierSettings
+                      ) -> ClassifierTask:
+        """The model ``model_args`` describe, initialised and trained as ``settings`` say."""
+        model = init_weights(build(model_args), settings.init)
+        optimizer = make_optimizer(model.parameters(), settings.optimizer, settings.lr,
+                                   momentum=settings.momentum or 0.0,
+                                   weight_decay=settings.weight_decay)
+        return cls(model, data, generator, model_args=model_args, optimizer=optimizer,
+                   batch_size=settings.batch_size, augment=policy(settings.augment))
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -102,8 +104,7 @@ class ClassifierTask:
         return {}, torch.softmax(self.logits("test"), 1).cpu().numpy()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return trained_state(self.model, self.model_args, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_trained_state(state, self.model, self.optimizer)

@@ -8,20 +8,21 @@ from typing import Any
 import torch
 
 from core.splits import Splits
+from search_spaces.cnn import CnnSettings
 from trainables import loop
+from trainables.checkpoints import model_args
 from trainables.classify import ClassifierTask
 from trainables.convnets import ReportCNN
 from trainables.loop import DeviceSplits
-from trainables.nets import init_weights
 
 
 def make_task(config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
               ) -> ClassifierTask:
     """A report CNN (``arch``, ``dropout``, ``init``) in the classifier task."""
-    model = ReportCNN(config["arch"], data.info.shape, data.info.num_classes,
-                      float(config["dropout"]))
-    return ClassifierTask.from_config(init_weights(model, config["init"]), data, generator,
-                                      config)
+    settings = CnnSettings.from_config(config)
+    args = model_args(ReportCNN, arch=settings.arch, in_shape=data.info.shape,
+                      num_classes=data.info.num_classes, dropout=settings.dropout)
+    return ClassifierTask.from_settings(args, data, generator, settings)
 
 
 def train_cnn(config: dict[str, Any], data: Splits) -> None:

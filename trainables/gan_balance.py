@@ -31,11 +31,12 @@ from ray import tune
 from torchvision.utils import make_grid, save_image
 
 from core.splits import Splits
+from search_spaces.gan_balance import GanBalanceSettings
 from trainables import loop
+from trainables.checkpoints import build, model_args, model_state
 from trainables.classify import ClassifierTask
 from trainables.convnets import CondDiscriminator, CondGenerator, classifier, gan_size, resize
 from trainables.loop import DeviceSplits
-from trainables.nets import init_weights
 
 SAMPLES_FILE = "samples.png"
 #: Report 004 (DCGAN): Adam β1 0.5.
@@ -65,37 +66,37 @@ class GanBalanceTask:
 
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
                  ) -> None:
-        self.config, self.generator = config, generator
-        keep = imbalance_mask(data.y["train"], data.info.num_classes, float(config["imbalance"]))
+        s = self.settings = GanBalanceSettings.from_config(config)
+        self.generator = generator
+        keep = imbalance_mask(data.y["train"], data.info.num_classes, s.imbalance)
         self.real = replace(data, x={**data.x, "train": data.x["train"][keep]},
                             y={**data.y, "train": data.y["train"][keep]})
         info = data.info
         self.side = gan_size(info.size)
-        self.z_dim = int(config["z_dim"])
-        features = int(config["gan_features"])
-        self.gen = data.place(CondGenerator(self.z_dim, info.num_classes, info.channels,
-                                            self.side, features))
-        self.disc = data.place(CondDiscriminator(info.num_classes, info.channels, self.side,
-                                                 features))
-        lr = float(config["gan_lr"])
-        self.g_opt = torch.optim.Adam(self.gen.parameters(), lr=lr, betas=BETAS)
-        self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=BETAS)
-        self.gan_epochs = max(1, round(float(config["gan_fraction"]) * int(config["max_epochs"])))
+        self.gen_args = model_args(CondGenerator, z_dim=s.z_dim, num_classes=info.num_classes,
+                                   channels=info.channels, size=self.side,
+                                   features=s.gan_features)
+        self.disc_args = model_args(CondDiscriminator, num_classes=info.num_classes,
+                                    channels=info.channels, size=self.side,
+                                    features=s.gan_features)
+        self.gen = data.place(build(self.gen_args))
+        self.disc = data.place(build(self.disc_args))
+        self.g_opt = torch.optim.Adam(self.gen.parameters(), lr=s.gan_lr, betas=BETAS)
+        self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=s.gan_lr, betas=BETAS)
+        self.gan_epochs = max(1, round(s.gan_fraction * s.max_epochs))
         self.synthetic: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clf = self._classifier()
 
     def _classifier(self) -> ClassifierTask:
         """A fresh classifier on the real (+ synthetic, once generated) training images."""
-        data, config = self.real, self.config
+        data, s = self.real, self.settings
         if self.synthetic is not None:
             x, y = self.synthetic
             data = replace(data, x={**data.x, "train": torch.cat([data.x["train"], x])},
                            y={**data.y, "train": torch.cat([data.y["train"], y])})
-        arch = config["arch"]
-        dropout = float(config["dropout"]) if arch != "resnet18" else 0.0
-        model = classifier(arch, data.info.shape, data.info.num_classes, dropout)
-        return ClassifierTask.from_config(init_weights(model, config["init"]), data,
-                                          self.generator, config)
+        args = model_args(classifier, arch=s.arch, in_shape=data.info.shape,
+                          num_classes=data.info.num_classes, dropout=s.dropout or 0.0)
+        return ClassifierTask.from_settings(args, data, self.generator, s)
 
     def _gan_epoch(self) -> dict[str, float]:
         self.gen.train()
@@ -103,12 +104,12 @@ class GanBalanceTask:
         device = self.real.device
         g_total = d_total = torch.zeros((), device=device)
         n = 0
-        for idx in self.real.batches("train", int(self.config["gan_batch_size"]), self.generator):
+        for idx in self.real.batches("train", self.settings.gan_batch_size, self.generator):
             if len(idx) < 2:
                 continue
             real = resize(self.real.images("train", idx), (self.side, self.side)) * 2 - 1
             y = self.real.y["train"][idx]
-            z = torch.randn(len(idx), self.z_dim, generator=self.generator).to(device)
+            z = torch.randn(len(idx), self.settings.z_dim, generator=self.generator).to(device)
             ones, zeros = torch.ones(len(idx), device=device), torch.zeros(len(idx), device=device)
             with self.real.autocast():
                 fake = self.gen(z, y)
@@ -137,7 +138,8 @@ class GanBalanceTask:
         self.gen.eval()
         images = []
         for chunk in labels.split(256):
-            z = torch.randn(len(chunk), self.z_dim, generator=self.generator).to(chunk.device)
+            z = torch.randn(len(chunk), self.settings.z_dim,
+                            generator=self.generator).to(chunk.device)
             with self.real.autocast():
                 fake = self.gen(z, chunk)
             images.append(resize((fake.float() + 1) / 2, size))
@@ -147,7 +149,7 @@ class GanBalanceTask:
         """Generate the minority images and restart the classifier on the balanced split."""
         k = self.real.info.num_classes
         counts = torch.bincount(self.real.y["train"], minlength=k).tolist()
-        need = torch.tensor(balance_counts(counts, float(self.config["balance_ratio"])))
+        need = torch.tensor(balance_counts(counts, self.settings.balance_ratio))
         labels = torch.repeat_interleave(torch.arange(k), need).to(self.real.device)
         self.synthetic = (self.generate(labels, self.real.info.size), labels)
         self.clf = self._classifier()
@@ -156,7 +158,7 @@ class GanBalanceTask:
     def save_grid(self, path: str) -> None:
         """PNG of ``grid_columns`` generated images per class (one row per class), each in a
         1-pixel black frame, scaled up to at least 64 pixels an image."""
-        k, cols = self.real.info.num_classes, int(self.config["grid_columns"])
+        k, cols = self.real.info.num_classes, self.settings.grid_columns
         labels = torch.arange(k, device=self.real.device).repeat_interleave(cols)
         x = self.generate(labels, (self.side, self.side)).cpu().float() / 255
         grid = make_grid(x, nrow=cols, padding=2)[:, 1:-1, 1:-1]  # outer frame 1 pixel too
@@ -180,7 +182,8 @@ class GanBalanceTask:
         return self.clf.test()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
+        return {**model_state(self.gen, self.gen_args, "gen"),
+                **model_state(self.disc, self.disc_args, "disc"),
                 "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
                 "synthetic": self.synthetic, "clf": self.clf.state_dict()}
 

@@ -33,7 +33,13 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import Isomap
 
 from core.splits import Splits
+from search_spaces.ae_knn import AutoencoderKnnSettings
+from search_spaces.common import KnnSettings
+from search_spaces.isomap_knn import IsomapKnnSettings
+from search_spaces.pca_knn import PcaKnnSettings
+from search_spaces.vae_knn import VaeKnnSettings
 from trainables import loop, neighbors
+from trainables.checkpoints import build, load_trained_state, model_args, trained_state
 from trainables.loop import DeviceSplits
 from trainables.nets import Autoencoder, init_weights
 
@@ -41,18 +47,19 @@ PARTS = ("train", "val", "test")
 
 
 def knn_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: torch.Tensor,
-               query_y: torch.Tensor, *, n_neighbors: int, k_max: int, num_classes: int,
-               prefix: str = "val") -> dict[str, float]:
-    """``{prefix}_acc`` at ``n_neighbors`` and ``{prefix}_acc@k`` for the report's k grid.
+               query_y: torch.Tensor, settings: KnnSettings, num_classes: int
+               ) -> dict[str, float]:
+    """``val_acc`` at ``n_neighbors`` and ``val_acc@k`` for the report's k grid (up to
+    ``k_max``).
 
     k never exceeds the number of training codes: ``n_neighbors`` is clamped to it (the k
     used is ``n_neighbors_used``) and grid values above it are left out.
     """
-    used = min(n_neighbors, len(train_codes))
-    ks = neighbors.k_values(used, k_max, len(train_codes))
+    used = min(settings.n_neighbors, len(train_codes))
+    ks = neighbors.k_values(used, settings.k_max, len(train_codes))
     acc = neighbors.accuracy_by_k(train_codes, train_y, query_codes, query_y, ks, num_classes)
-    out = {f"{prefix}_acc@{k}": a for k, a in acc.items() if k in neighbors.K_GRID}
-    return {**out, f"{prefix}_acc": acc[used], "n_neighbors_used": used}
+    out = {f"val_acc@{k}": a for k, a in acc.items() if k in neighbors.K_GRID}
+    return {**out, "val_acc": acc[used], "n_neighbors_used": used}
 
 
 def knn_class_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: torch.Tensor,
@@ -69,17 +76,19 @@ class AutoencoderKnnTask:
     scored by k-NN; :class:`VaeKnnTask` adds the KL term (``beta``) and scores the means."""
 
     variational: ClassVar[bool] = False
+    settings_type: ClassVar[type[AutoencoderKnnSettings]] = AutoencoderKnnSettings
 
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
                  ) -> None:
-        self.config, self.data, self.generator = config, data, generator
-        self.model = data.place(init_weights(Autoencoder(
-            data.info.shape, arch=config["arch"], latent_dim=int(config["latent_dim"]),
-            variational=self.variational, dropout=float(config["dropout"]),
-            batchnorm=bool(config.get("batchnorm", True))), config["init"]))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(config["lr"]),
-                                          weight_decay=float(config.get("weight_decay", 0.0)))
-        self.beta = float(config["beta"]) if self.variational else 0.0
+        s = self.settings = self.settings_type.from_config(config)
+        self.data, self.generator = data, generator
+        self.model_args = model_args(
+            Autoencoder, in_shape=data.info.shape, arch=s.arch, latent_dim=s.latent_dim,
+            variational=self.variational, dropout=s.dropout, batchnorm=s.batchnorm)
+        self.model = data.place(init_weights(build(self.model_args), s.init))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr,
+                                          weight_decay=s.weight_decay)
+        self.beta = 0.0
         # Codes of the training split under the current weights: the last validation's are
         # the test's too (1.3 s saved on 50,000 CIFAR images). Reset whenever weights change.
         self._train_codes: torch.Tensor | None = None
@@ -103,7 +112,7 @@ class AutoencoderKnnTask:
             recon, kl, _ = self._losses(self.data.images("train", idx))
             return recon + self.beta * kl
 
-        return {"train_loss": loop.train_batches(self.data, int(self.config["batch_size"]),
+        return {"train_loss": loop.train_batches(self.data, self.settings.batch_size,
                                                  self.generator, self.optimizer, batch_loss)}
 
     @torch.no_grad()
@@ -133,9 +142,7 @@ class AutoencoderKnnTask:
             val_codes.append(mu.float())
         recon, kl = (sums / len(self.data.y["val"])).tolist()
         scores = knn_scores(self.train_codes(), self.data.y["train"], torch.cat(val_codes),
-                            self.data.y["val"], n_neighbors=int(self.config["n_neighbors"]),
-                            k_max=int(self.config["k_max"]),
-                            num_classes=self.data.info.num_classes)
+                            self.data.y["val"], self.settings, self.data.info.num_classes)
         losses = {"val_loss": recon + self.beta * kl, "recon_loss": recon}
         if self.variational:
             losses["kl"] = kl
@@ -143,15 +150,14 @@ class AutoencoderKnnTask:
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         scores = knn_class_scores(self.train_codes(), self.data.y["train"], self.codes("test"),
-                                  int(self.config["n_neighbors"]), self.data.info.num_classes)
+                                  self.settings.n_neighbors, self.data.info.num_classes)
         return {}, scores
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return trained_state(self.model, self.model_args, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_trained_state(state, self.model, self.optimizer)
         self._train_codes = None
 
 
@@ -159,18 +165,29 @@ class VaeKnnTask(AutoencoderKnnTask):
     """A (dense or conv) VAE trained on reconstruction + ``beta``·KL, scored by k-NN on means."""
 
     variational = True
+    settings_type = VaeKnnSettings
+    settings: VaeKnnSettings
+
+    def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
+                 ) -> None:
+        super().__init__(config, data, generator)
+        self.beta = self.settings.beta
 
 
 class ReducerKnnTask(ABC):
     """A scikit-learn reducer fitted once on the training images, its codes scored by k-NN.
 
-    Subclasses implement :meth:`fit_transform`; the first epoch fits and scores, later
-    epochs report the cached results (see the module docstring).
+    Subclasses implement :meth:`fit_transform` and name their :attr:`settings_type`; the
+    first epoch fits and scores, later epochs report the cached results (see the module
+    docstring).
     """
+
+    settings_type: ClassVar[type[KnnSettings]]
 
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
                  ) -> None:
-        self.config, self.data = config, data
+        self.settings = self.settings_type.from_config(config)
+        self.data = data
         self.seed = loop.trial_seed(config)
         self.codes: dict[str, torch.Tensor] = {}
         self.fit_metrics: dict[str, float] = {}
@@ -195,13 +212,12 @@ class ReducerKnnTask(ABC):
         if not self.val_metrics:
             self.val_metrics = {"val_loss": self.fit_metrics["val_loss"], **knn_scores(
                 self.codes["train"], self.data.y["train"], self.codes["val"], self.data.y["val"],
-                n_neighbors=int(self.config["n_neighbors"]), k_max=int(self.config["k_max"]),
-                num_classes=self.data.info.num_classes)}
+                self.settings, self.data.info.num_classes)}
         return self.val_metrics
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         scores = knn_class_scores(self.codes["train"], self.data.y["train"], self.codes["test"],
-                                  int(self.config["n_neighbors"]), self.data.info.num_classes)
+                                  self.settings.n_neighbors, self.data.info.num_classes)
         return {}, scores
 
     def state_dict(self) -> dict[str, Any]:
@@ -214,13 +230,16 @@ class ReducerKnnTask(ABC):
 class PcaKnnTask(ReducerKnnTask):
     """PCA (optionally whitened); losses are mean squared pixel reconstruction errors."""
 
+    settings_type = PcaKnnSettings
+    settings: PcaKnnSettings
+
     def fit_transform(self, x: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
                                                                 dict[str, float]]:
         n_train, n_features = x["train"].shape
         # centred training images span at most n_train - 1 directions; a further one has no
         # variance, and whitening would blow its noise up over every other component
-        n_components = max(1, min(int(self.config["n_components"]), n_features, n_train - 1))
-        pca = PCA(n_components=n_components, whiten=bool(self.config.get("whiten", False)),
+        n_components = max(1, min(self.settings.n_components, n_features, n_train - 1))
+        pca = PCA(n_components=n_components, whiten=self.settings.whiten,
                   random_state=self.seed % 2**32).fit(x["train"])
         codes = {p: pca.transform(v) for p, v in x.items()}
 
@@ -237,10 +256,12 @@ class IsomapKnnTask(ReducerKnnTask):
     Isomap is quadratic in them) and applied to all splits; no reconstruction, losses NaN."""
 
     finite_metrics: ClassVar[tuple[str, ...]] = ()  # NaN losses are no divergence here
+    settings_type = IsomapKnnSettings
+    settings: IsomapKnnSettings
 
     def subsample(self, n_train: int) -> np.ndarray:
         """Sorted indices of the training images Isomap is fitted on."""
-        size = min(int(self.config["isomap_subsample"]), n_train)
+        size = min(self.settings.isomap_subsample, n_train)
         rng = np.random.default_rng(self.seed)
         return np.sort(rng.choice(n_train, size=size, replace=False))
 
@@ -248,8 +269,8 @@ class IsomapKnnTask(ReducerKnnTask):
                                                                 dict[str, float]]:
         fit_x = x["train"][self.subsample(len(x["train"]))]
         n_fit, n_features = fit_x.shape
-        n_components = max(1, min(int(self.config["n_components"]), n_features, n_fit - 1))
-        n_graph = max(1, min(int(self.config["isomap_neighbors"]), n_fit - 1))
+        n_components = max(1, min(self.settings.n_components, n_features, n_fit - 1))
+        n_graph = max(1, min(self.settings.isomap_neighbors, n_fit - 1))
         isomap = Isomap(n_neighbors=n_graph, n_components=n_components,
                         n_jobs=torch.get_num_threads()).fit(fit_x)
         codes = {p: isomap.transform(v) for p, v in x.items()}

@@ -1,7 +1,8 @@
 """The one training loop: device data, seeding, epochs, reports, checkpoints, test at the end.
 
 A method supplies a :class:`Task` (what one epoch, a validation pass and the final test
-mean for it); :func:`run` does everything else the same way for every method.
+mean for it); :func:`run` does everything else the same way for every method. The loop
+reads the config keys of :class:`LoopSettings` and :class:`AccelerationSettings`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 import ray
@@ -27,14 +28,50 @@ from torch import nn
 from core.defaults import LOOP_DEFAULTS
 from core.layout import CHECKPOINT_FILE, PREDICTIONS_FILE
 from core.names import PRECISIONS
+from core.settings import OneOf, Settings
 from core.splits import DatasetInfo, Splits
-from trainables import faults
+from trainables import checkpoints, faults
 from trainables.metrics import classification_metrics, save_predictions
 
 logger = logging.getLogger(__name__)
 
 #: Keys every trial reports, in the order Tune's progress table shows them.
 CORE_KEYS = ("val_acc", "val_loss", "train_loss", "epoch")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialSeed(Settings):
+    """The study seed and the repeat index Tune's Repeater sets (``--repeats``)."""
+
+    seed: int = 0
+    trial_index: int = field(default=0, metadata={"key": "__trial_index__"})
+
+    @property
+    def trial_seed(self) -> int:
+        """The study seed, offset by the repeat index."""
+        return self.seed + 1000 * self.trial_index
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopSettings(TrialSeed):
+    """The config keys every trial's loop reads, besides :class:`AccelerationSettings`."""
+
+    max_epochs: int
+    #: ``--reproducible``: deterministic torch algorithms.
+    deterministic: bool = False
+    #: The test fraction of a re-split (``cnn`` samples it); None: the study's splits.
+    split_ratio: float | None = None
+    val_fraction: float = 0.2
+    checkpoint_every_s: float = LOOP_DEFAULTS["checkpoint_every_s"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccelerationSettings(Settings):
+    """``--precision`` and ``--compile``; a config without them (a study started before the
+    flags existed, resumed) stays in fp32 and eager, as it began."""
+
+    precision: Annotated[str, OneOf(PRECISIONS)] = "fp32"
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,19 +83,13 @@ class Acceleration:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], device: torch.device) -> Acceleration:
-        """From the config keys ``precision`` (see :data:`PRECISIONS`) and ``compile``.
-
-        ``auto`` means bf16 only on a GPU that computes it natively (Ampere or newer), not
-        emulated. A config without ``precision`` (a study started before the flag existed,
-        resumed) stays in fp32, as it began.
-        """
-        precision = config.get("precision", "fp32")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision {precision!r}: choose from {', '.join(PRECISIONS)}")
-        bf16 = precision == "bf16" or (
-            precision == "auto" and device.type == "cuda"
+        """From the config's :class:`AccelerationSettings`: ``auto`` precision means bf16
+        only on a GPU that computes it natively (Ampere or newer), not emulated."""
+        settings = AccelerationSettings.from_config(config)
+        bf16 = settings.precision == "bf16" or (
+            settings.precision == "auto" and device.type == "cuda"
             and torch.cuda.is_bf16_supported(including_emulation=False))
-        return cls(torch.bfloat16 if bf16 else None, bool(config.get("compile", False)))
+        return cls(torch.bfloat16 if bf16 else None, settings.compile)
 
     def begin_trial(self) -> None:
         """Forget code compiled for earlier trials of this process (Ray reuses actors), so
@@ -177,7 +208,7 @@ def train_batches(data: DeviceSplits, batch_size: int, generator: torch.Generato
 
 def trial_seed(config: dict[str, Any]) -> int:
     """The study seed, offset by the repeat index when the study runs repeats."""
-    return int(config.get("seed", 0)) + 1000 * int(config.get("__trial_index__", 0))
+    return TrialSeed.from_config(config).trial_seed
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -221,11 +252,11 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
     """
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
-    generator = seed_everything(trial_seed(config))
-    set_deterministic(bool(config.get("deterministic", False)))
-    if "split_ratio" in config:
-        data = data.resplit(float(config["split_ratio"]), float(config.get("val_fraction", 0.2)),
-                            int(config.get("seed", 0)))
+    settings = LoopSettings.from_config(config)
+    generator = seed_everything(settings.trial_seed)
+    set_deterministic(settings.deterministic)
+    if settings.split_ratio is not None:
+        data = data.resplit(settings.split_ratio, settings.val_fraction, settings.seed)
     device = pick_device()
     accel = Acceleration.from_config(config, device)
     accel.begin_trial()
@@ -234,19 +265,17 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
         task = make_task(config, dev, generator)
         start = _restore(task, generator)
     where = placement(device)
-    max_epochs = int(config["max_epochs"])
-    every_s = float(config.get("checkpoint_every_s", LOOP_DEFAULTS["checkpoint_every_s"]))
     last_save = time.monotonic()
 
-    for epoch in range(start + 1, max_epochs + 1):
-        last = epoch == max_epochs
+    for epoch in range(start + 1, settings.max_epochs + 1):
+        last = epoch == settings.max_epochs
         metrics = _epoch(task, dev, epoch, last, where)
-        if last or time.monotonic() - last_save >= every_s:
+        if last or time.monotonic() - last_save >= settings.checkpoint_every_s:
             last_save = time.monotonic()
             with tempfile.TemporaryDirectory() as tmp:
-                torch.save({"epoch": epoch, "task": task.state_dict(),
-                            "generator": generator.get_state(), "info": asdict(dev.info)},
-                           os.path.join(tmp, CHECKPOINT_FILE))
+                checkpoints.save(os.path.join(tmp, CHECKPOINT_FILE), epoch=epoch,
+                                 task=task.state_dict(), generator=generator,
+                                 info=asdict(dev.info))
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         else:
             tune.report(metrics)
@@ -283,8 +312,7 @@ def _restore(task: Task, generator: torch.Generator) -> int:
     if checkpoint is None:
         return 0
     with checkpoint.as_directory() as path:
-        state = torch.load(os.path.join(path, CHECKPOINT_FILE), map_location="cpu",
-                           weights_only=False)
+        state = checkpoints.load(os.path.join(path, CHECKPOINT_FILE))
     task.load_state_dict(state["task"])
     generator.set_state(state["generator"])
     logger.info("resumed from epoch %d", state["epoch"])

@@ -18,11 +18,12 @@ import torch
 from medmnist.evaluator import getACC, getAUC
 
 from core.splits import Splits
+from search_spaces.medmnist_resnet import MedmnistResnetSettings
 from trainables import loop
+from trainables.checkpoints import model_args
 from trainables.classify import ClassifierTask
 from trainables.convnets import resnet18
 from trainables.loop import DeviceSplits
-from trainables.nets import init_weights
 
 
 def medmnist_task(dataset: str, num_classes: int) -> str:
@@ -53,8 +54,10 @@ class MedmnistTask(ClassifierTask):
 
 def make_task(config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
               ) -> ClassifierTask:
-    model = init_weights(resnet18(data.info.shape, data.info.num_classes), config["init"])
-    return MedmnistTask.from_config(model, data, generator, config)
+    """ResNet-18 for the set's shape and classes in the MedMNIST task."""
+    args = model_args(resnet18, in_shape=data.info.shape, num_classes=data.info.num_classes)
+    return MedmnistTask.from_settings(args, data, generator,
+                                      MedmnistResnetSettings.from_config(config))
 
 
 def train_medmnist_resnet(config: dict[str, Any], data: Splits) -> None:

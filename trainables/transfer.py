@@ -42,8 +42,10 @@ from torch import nn
 
 from core.errors import StudyError
 from core.splits import Splits
+from search_spaces.transfer import PretrainedSettings, SplitClassesSettings, TransferMode
 from trainables import loop
 from trainables.augment import policy
+from trainables.checkpoints import build, model_args
 from trainables.classify import ClassifierTask, make_optimizer
 from trainables.convnets import PretrainedNet, ReportCNN
 from trainables.loop import DeviceSplits
@@ -83,32 +85,47 @@ def class_halves(splits: Splits) -> tuple[Splits, Splits]:
     return class_subset(splits, range(k // 2)), class_subset(splits, range(k // 2, k))
 
 
+def net_b(in_shape: Sequence[int], a_classes: int, n_frozen: int, num_classes: int,
+          net_a: nn.Sequential | None = None) -> nn.Sequential:
+    """Net B: the first ``n_frozen`` layers of net A (the trial's ``net_a``, or a fresh one
+    for ``a_classes`` classes when rebuilt from a checkpoint), then a new head."""
+    if net_a is None:
+        net_a = ReportCNN("net_a", in_shape, a_classes)
+    frozen = nn.Sequential(*list(net_a)[:n_frozen])  # A's own layers
+    with torch.no_grad():
+        device = next(net_a.parameters()).device
+        flat = frozen(torch.zeros(1, *in_shape, device=device)).numel()
+    head = nn.Sequential(nn.Flatten(), nn.Linear(flat, HEAD_B_UNITS), nn.ReLU(),
+                         nn.Linear(HEAD_B_UNITS, num_classes))
+    return nn.Sequential(frozen, head)
+
+
 class SplitClassesTask(ClassifierTask):
     """Net B on task B, after net A is trained on task A (``first``) in epoch 1."""
 
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator,
                  *, first: Splits) -> None:
-        lr, batch_size = float(config["lr"]), int(config["batch_size"])
-        augment = policy(config["augment"])
-        net_a = ReportCNN("net_a", first.info.shape, first.info.num_classes)
+        s = self.settings = SplitClassesSettings.from_config(config)
+        augment = policy(s.augment)
+        a_args = model_args(ReportCNN, arch="net_a", in_shape=first.info.shape,
+                            num_classes=first.info.num_classes)
+        net_a = build(a_args)
         self.task_a = ClassifierTask(
             net_a, DeviceSplits.from_splits(first, data.device, data.accel), generator,
-            optimizer=make_optimizer(net_a.parameters(), "adam", lr), batch_size=batch_size,
-            augment=augment)
-        self.frozen = nn.Sequential(*list(net_a)[:int(config["n_frozen"])])  # A's own layers
-        with torch.no_grad():
-            flat = self.frozen(torch.zeros(1, *first.info.shape, device=data.device)).numel()
-        head = nn.Sequential(nn.Flatten(), nn.Linear(flat, HEAD_B_UNITS), nn.ReLU(),
-                             nn.Linear(HEAD_B_UNITS, data.info.num_classes))
-        super().__init__(nn.Sequential(self.frozen, head), data, generator,
-                         optimizer=make_optimizer(head.parameters(), "adam", lr),
-                         batch_size=batch_size, augment=augment)
-        self.a_epochs = int(config["a_epochs"])
+            model_args=a_args, optimizer=make_optimizer(net_a.parameters(), "adam", s.lr),
+            batch_size=s.batch_size, augment=augment)
+        b_args = model_args(net_b, in_shape=first.info.shape, a_classes=first.info.num_classes,
+                            n_frozen=s.n_frozen, num_classes=data.info.num_classes)
+        model = build(b_args, net_a=net_a)
+        self.frozen, head = model
+        super().__init__(model, data, generator, model_args=b_args,
+                         optimizer=make_optimizer(head.parameters(), "adam", s.lr),
+                         batch_size=s.batch_size, augment=augment)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         stage_a: dict[str, float] = {}
         if epoch == 1:
-            for a_epoch in range(1, self.a_epochs + 1):
+            for a_epoch in range(1, self.settings.a_epochs + 1):
                 stage_a["a_train_loss"] = self.task_a.train_epoch(a_epoch)["train_loss"]
             stage_a["a_val_acc"] = self.task_a.validate()["val_acc"]
         self.frozen.requires_grad_(False)  # B's optimiser holds only the head anyway
@@ -119,9 +136,7 @@ class SplitClassesTask(ClassifierTask):
 
 def imagenet_weights(backbone: str, mode: str) -> torchvision.models.WeightsEnum | None:
     """The ImageNet weights to build ``backbone`` with (None: from scratch); see the module
-    docstring for ``mode`` (imagenet, auto, none)."""
-    if mode not in ("imagenet", "auto", "none"):
-        raise StudyError(f"weights={mode!r}: choose imagenet, auto or none")
+    docstring for ``mode`` (imagenet, auto, none: ``PretrainedSettings`` checks it)."""
     if mode == "none":
         return None
     weights = WEIGHTS[backbone]
@@ -146,23 +161,22 @@ class PretrainedTask(ClassifierTask):
 
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
                  ) -> None:
-        weights = imagenet_weights(config["backbone"], config["weights"])
-        model = PretrainedNet(config["backbone"], data.info.shape, data.info.num_classes,
-                              weights=weights, head_units=int(config["head_units"]),
-                              min_size=int(config["min_size"]))
-        optimizer = make_optimizer(model.parameters(), "sgd", float(config["lr"]),
-                                   momentum=float(config["momentum"]))
-        batch_size = int(config["batch_size"])
+        s = self.settings = PretrainedSettings.from_config(config)
+        weights = imagenet_weights(s.backbone, s.weights)
+        args = model_args(PretrainedNet, backbone=s.backbone, in_shape=data.info.shape,
+                          num_classes=data.info.num_classes, head_units=s.head_units,
+                          min_size=s.min_size)
+        model = build(args, weights=weights)  # the checkpoint holds the weights
+        optimizer = make_optimizer(model.parameters(), "sgd", s.lr, momentum=s.momentum)
         n = len(data.y["train"])
-        steps = n // batch_size + (n % batch_size >= 2)  # a last batch of one is skipped
+        steps = n // s.batch_size + (n % s.batch_size >= 2)  # a last batch of one is skipped
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(
-            optimizer, gamma=math.exp(-float(config["decay"]) * steps))
-        super().__init__(model, data, generator, optimizer=optimizer, batch_size=batch_size,
-                         augment=policy(config["augment"]))
+            optimizer, gamma=math.exp(-s.decay * steps))
+        super().__init__(model, data, generator, model_args=args, optimizer=optimizer,
+                         batch_size=s.batch_size, augment=policy(s.augment))
         self.net = model
         self.pretrained = weights is not None
-        self.phase1_epochs = max(1, round(float(config["frozen_fraction"])
-                                          * int(config["max_epochs"])))
+        self.phase1_epochs = max(1, round(s.frozen_fraction * s.max_epochs))
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.net.set_phase(1 if epoch <= self.phase1_epochs else 2)
@@ -184,7 +198,7 @@ class PretrainedTask(ClassifierTask):
 
 def train_transfer(config: dict[str, Any], data: Splits) -> None:
     """Ray Tune trainable of ``transfer`` (``mode`` split_classes or pretrained)."""
-    if config["mode"] == "split_classes":
+    if TransferMode.from_config(config).mode == "split_classes":
         first, second = class_halves(data)
         loop.run(config, second, partial(SplitClassesTask, first=first))
     else:
