@@ -20,6 +20,14 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def digits():
+    """The embedded digits set's splits, loaded once."""
+    from study import data
+
+    return data.load("digits")
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread, as in a 1-CPU trial: far faster on a shared 2-core machine."""

@@ -17,7 +17,6 @@ from ray import tune
 from analysis import results, summary
 from core.errors import ExitCode
 from search_spaces import isomap_knn, vae_knn
-from study import data as datasets
 from study import registry
 from study.run import main
 from tests import faulty
@@ -35,11 +34,6 @@ VAE = {**vae_knn.DEFAULTS, "arch": "dense", "latent_dim": 8, "n_neighbors": 5, "
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread(one_torch_thread):
     """Every test here runs with one torch thread."""
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return datasets.load("digits")
 
 
 @pytest.fixture

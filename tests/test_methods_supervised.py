@@ -23,7 +23,6 @@ from search_spaces import cnn as cnn_space
 from search_spaces import gan_balance as gan_space
 from search_spaces import medmnist_resnet as medmnist_space
 from search_spaces import transfer as transfer_space
-from study import data as datasets
 from study.run import main
 from study.space import check_fixed
 from trainables import gan_balance, transfer
@@ -56,11 +55,6 @@ def conv_widths(module: nn.Module) -> list[int]:
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread(one_torch_thread):
     """Every test here runs with one torch thread."""
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return datasets.load("digits")
 
 
 @pytest.fixture
