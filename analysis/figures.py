@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.results import Study, config_key
-from analysis.tables import fmt_value, levels, mean_ci
+from analysis.tables import CI, fmt_value, levels, mean_ci
 
 DPI = 110
 STATUS_COLOURS = {"completed": "tab:blue", "stopped": "tab:orange", "failed": "tab:red",
@@ -152,6 +152,29 @@ def importances(frame: pd.DataFrame, path: Path) -> Path:
     ax.barh(frame["hyperparameter"][::-1], frame["importance"][::-1], color="tab:green")
     ax.set(xlabel="fANOVA importance", title="hyperparameter importance")
     ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def comparison_bars(numeric: pd.DataFrame, path: Path, title: str) -> Path:
+    """One group of bars per row of a campaign's comparison: the report's figure, the
+    faithful and searched means with their 95 % CIs, and the anchor as a marker."""
+    fig = _figure(max(5.0, 1.1 * len(numeric) + 2.0), 4.2)
+    ax = fig.subplots()
+    x = np.arange(len(numeric))
+    width = 0.27
+    ax.bar(x - width, numeric["report"], width, label="report", color="tab:gray")
+    for offset, name, colour in ((0.0, "faithful", "tab:blue"),
+                                 (width, "searched", "tab:green")):
+        ci = numeric[f"{name} {CI}"].fillna(0.0)
+        ax.bar(x + offset, numeric[f"{name} mean"], width, yerr=ci, capsize=3, label=name,
+               color=colour)
+    if numeric["anchor"].notna().any():
+        ax.plot(x, numeric["anchor"], "k_", markersize=22, markeredgewidth=2,
+                label="published anchor")
+    ax.set_xticks(x, numeric["row"], rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="test figure", title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)
 
 

@@ -200,18 +200,20 @@ def _learning_curves(doc: Document, study: Study) -> None:
 
 
 def _latent_walk(doc: Document, study: Study) -> None:
-    """A decoded latent walk of the selected VAE (a failure is noted, never fatal)."""
+    """The decoded latent walks of the selected VAE (``latent.WALKS``: along the principal
+    directions, and between four test images; a failure is noted, never fatal)."""
     best = study.best_trial()
     if study.method not in latent.VAE_METHODS or best is None:
         return
     doc.h(2, "Latent space of the selected model")
-    try:
-        path, note = latent.walk(study, str(best["trial_id"]), doc.png("latent_walk"))
-    except Exception as err:  # a figure must not cost the report
-        logger.warning("latent walk failed: %s", err)
-        path, note = None, f"no latent walk: {type(err).__name__}: {err}"
-    doc.note(note)
-    doc.figure("latent_walk", path, "decoded latent walk")
+    for name, (walk, caption) in latent.WALKS.items():
+        try:
+            path, note = walk(study, str(best["trial_id"]), doc.png(name))
+        except Exception as err:  # a figure must not cost the report
+            logger.warning("%s failed: %s", name, err)
+            path, note = None, f"no {name}: {type(err).__name__}: {err}"
+        doc.note(note)
+        doc.figure(name, path, caption)
 
 
 def parser() -> argparse.ArgumentParser:

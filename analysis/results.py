@@ -43,7 +43,8 @@ _FAILURE = re.compile(r"^Failure # \d+ \(occurred at [^)]*\)$", re.MULTILINE)
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)(: .*)?$")  # module.Name: message
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Config keys every trial carries that are never searched (loop and spec constants).
-CONSTANT_KEYS = ("max_epochs", "seed", "val_fraction", "checkpoint_every_s", "k_max")
+CONSTANT_KEYS = ("max_epochs", "seed", "val_fraction", "checkpoint_every_s", "select_epoch",
+                 "k_max")
 REPEAT_KEY = "__trial_index__"
 #: Per-epoch keys that are bookkeeping, not metrics.
 BOOKKEEPING = ("hostname", "node_id", "device", "gpu_ids", "timestamp", "checkpoint_dir_name",
@@ -89,11 +90,22 @@ class Study:
     def maximize(self) -> bool:
         return self.mode == "max"
 
-    def ranked(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Trials (or ``frame``) with an objective, best first."""
+    @property
+    def selection_metric(self) -> str:
+        """What selects a configuration among completed trials: the objective of the epoch
+        each trial tested (``selected_val_acc``, ``select_epoch``), else the objective."""
+        selected = f"selected_{self.metric}"
+        if selected in self.trials and self.trials[selected].notna().any():
+            return selected
+        return self.metric
+
+    def ranked(self, frame: pd.DataFrame | None = None, by: str | None = None
+               ) -> pd.DataFrame:
+        """Trials (or ``frame``) with an objective (or ``by``), best first."""
         frame = self.trials if frame is None else frame
-        frame = frame[frame[self.metric].notna()] if self.metric in frame else frame.iloc[:0]
-        return frame.sort_values(self.metric, ascending=not self.maximize, kind="stable")
+        by = by or self.metric
+        frame = frame[frame[by].notna()] if by in frame else frame.iloc[:0]
+        return frame.sort_values(by, ascending=not self.maximize, kind="stable")
 
     def completed(self) -> pd.DataFrame:
         """Trials that ran all epochs (those with test metrics when any have them)."""
@@ -103,17 +115,17 @@ class Study:
         return done
 
     def best_trial(self) -> pd.Series | None:
-        """Selection on validation: the best final objective among completed trials; with
-        repeats, the best seed of the configuration with the best mean over its completed
-        seeds. None when no trial completed."""
-        done = self.completed()
+        """Selection on validation: the best :attr:`selection_metric` among completed
+        trials; with repeats, the best seed of the configuration with the best mean over its
+        completed seeds. None when no trial completed."""
+        done, by = self.completed(), self.selection_metric
         if self.repeats > 1 and not done.empty:
             key = config_key(self)
             if key:
-                means = done.groupby(key, dropna=False, sort=False)[self.metric].mean()
+                means = done.groupby(key, dropna=False, sort=False)[by].mean()
                 best = means.idxmax() if self.maximize else means.idxmin()
                 done = same_configuration(done, key, best if isinstance(best, tuple) else (best,))
-        ranked = self.ranked(done)
+        ranked = self.ranked(done, by)
         return None if ranked.empty else ranked.iloc[0]
 
     def trial_dir(self, trial_id: str) -> Path:

@@ -1,4 +1,5 @@
-"""File names of a study's results directory (``<storage>/<name>/``, README "Results")."""
+"""File names of a study's results directory (``<storage>/<name>/``, README "Results"), and
+the config key that tells a trial's seed apart from its configuration's other seeds."""
 
 #: The study spec, written when the study starts.
 SPEC_FILE = "study.json"
@@ -12,3 +13,7 @@ CHECKPOINT_FILE = "state.pt"
 PREDICTIONS_FILE = "predictions.npz"
 #: The result key of a diverged epoch, holding the reason (``trainables.faults``).
 DIVERGED = "diverged"
+#: A campaign's record of its settings, rows and finished studies (``study.reproduce``).
+CAMPAIGN_MANIFEST = "campaign.json"
+#: A trial's repeat index (0 .. ``--repeats`` - 1), as Tune's Repeater names it.
+REPEAT_KEY = "__trial_index__"

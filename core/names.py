@@ -8,3 +8,6 @@ INIT_SCHEMES: tuple[str, ...] = ("default", "glorot_uniform", "he_normal", "zero
 CNN_ARCHS: tuple[str, ...] = ("cifar_cnn", "mnist_cnn", "ad_proposed", "ad_test1", "ad_test2")
 #: ImageNet backbones of ``transfer``'s pretrained mode (``trainables.convnets.PretrainedNet``).
 BACKBONES: tuple[str, ...] = ("vgg16", "resnet50", "resnet18")
+#: ``select_epoch``: the reported model is the epoch with the best validation objective
+#: (its weights restored before the test) or simply the last one.
+SELECT_EPOCHS: tuple[str, ...] = ("best", "last")

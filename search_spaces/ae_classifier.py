@@ -16,7 +16,7 @@ import optuna
 
 from core.names import INIT_SCHEMES
 from core.settings import OneOf, Settings
-from search_spaces.common import Init, Point
+from search_spaces.common import Init, Preset
 
 ARCHS = ("conv", "mlp")
 
@@ -67,21 +67,31 @@ def space(trial: optuna.Trial) -> None:
         trial.suggest_float("finetune_lr", 1e-5, 1e-2, log=True)
 
 
-#: Report 000 (91.88 % on Fashion-MNIST): conv AE (batch norm), Adam 1e-3 (Keras' default)
-#: in every stage, batch 64, equal pretraining / frozen-head / fine-tuning stages (the
-#: report prints no epochs).
+#: Report 000's classifier: conv AE (batch norm), Adam 1e-3 (Keras' default) in every stage,
+#: batch 64, equal pretraining / frozen-head / fine-tuning stages.
 REPORT000: dict[str, Any] = {
     "arch": "conv", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "init": "default",
     "batch_size": 64, "ae_epochs": 10, "head_epochs": 10, "finetune_epochs": 10,
     "finetune_lr": 1e-3}
-#: Report 001 (93 % on MNIST): MLP AE with a 30-d code, Adam 1e-3, weight decay 1e-5,
-#: batch 100, 10 pretraining + 10 head epochs, no fine-tuning (exact with ``--max-epochs 20``).
+#: Report 001's classifier: MLP AE with a 30-d code, Adam 1e-3, weight decay 1e-5, batch 100,
+#: 10 pretraining + 10 head epochs, no fine-tuning.
 REPORT001: dict[str, Any] = {
     "arch": "mlp", "latent_dim": 30, "lr": 1e-3, "weight_decay": 1e-5, "dropout": 0.0,
     "init": "default", "batch_size": 100, "ae_epochs": 10, "head_epochs": 10,
     "finetune_epochs": 0}
 
-PRESETS = {"report000": Point(REPORT000), "report001": Point(REPORT001)}
+PRESETS = {
+    "report000": Preset(
+        REPORT000, source="report 000: Fashion-MNIST test accuracy 0.9188 (macro F1 0.92)",
+        study={"max_epochs": 30, "val_fraction": 0.2},
+        gaps="the report prints no epochs: 10 per stage assumed"),
+    "report001": Preset(
+        REPORT001, source="report 001: MNIST test accuracy 93 %",
+        study={"max_epochs": 20},
+        gaps="the report trained on all 60,000 training images; here 20 % of them are the "
+             "validation split that selects the epoch"),
+}
 
-#: The two reports' configurations, as the searcher's first trials.
+#: Both reports' configurations, as the searcher's first trials (a study runs the one
+#: its data favours first; a dataset does not say which report it came from).
 START_POINTS: list[dict[str, Any]] = [REPORT001, REPORT000]

@@ -7,7 +7,14 @@ from typing import Any
 
 import optuna
 
-from search_spaces.ae_knn import ARCHS, AutoencoderKnnSettings, autoencoder_knn_space
+from search_spaces.ae_knn import (
+    REPORT_EPOCHS,
+    REPORT_TRAINING,
+    TABLE_K,
+    AutoencoderKnnSettings,
+    autoencoder_knn_space,
+)
+from search_spaces.common import Preset
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,23 +32,20 @@ def space(trial: optuna.Trial) -> None:
     autoencoder_knn_space(trial, variational=True)
 
 
-def report004(trial: optuna.Trial) -> None:
-    """Report 004's own grid: dense latent 40/70 and conv latent 50/90 (one choice set, as
-    Optuna needs), k in 5..50, batch-norm VAEs without dropout, Adam 1e-3."""
-    trial.suggest_categorical("arch", list(ARCHS))
-    trial.suggest_categorical("latent_dim", [40, 50, 70, 90])
-    trial.suggest_categorical("n_neighbors", [5, 10, 15, 25, 35, 50])
-    trial.suggest_categorical("lr", [1e-3])
-    trial.suggest_categorical("dropout", [0.0])
-    trial.suggest_categorical("init", ["default"])
-    trial.suggest_categorical("beta", [1.0])
-    trial.suggest_categorical("batch_size", [128])
+#: Report 004's VAEs: batch norm (the default), no dropout (it destabilised them), the
+#: plain ELBO.
+REPORT_VAE = {"dropout": 0.0, "beta": 1.0, **REPORT_TRAINING}
 
-
-PRESETS = {"report004": report004}
+PRESETS = {"report004": Preset(
+    [{"arch": "dense", "latent_dim": [40, 70], "n_neighbors": TABLE_K, **REPORT_VAE},
+     {"arch": "conv", "latent_dim": [50, 90], "n_neighbors": TABLE_K, **REPORT_VAE}],
+    source="report 004: VAE + k-NN on CIFAR-10: dense latent 40 43.61 %, latent 70 "
+           "42.80 %; conv latent 50 43.04 %, latent 90 40.69 %; Fournier & Aloise 2021: "
+           "44.39 %",
+    study=REPORT_EPOCHS,
+    gaps="epochs and batch size (128) are not printed in the report")}
 
 #: Report 004's best VAE (dense, latent 40, k 25) as the searcher's first point.
 START_POINTS: list[dict[str, Any]] = [
-    {"arch": "dense", "latent_dim": 40, "n_neighbors": 25, "lr": 1e-3, "dropout": 0.0,
-     "init": "default", "beta": 1.0, "batch_size": 128},
+    {"arch": "dense", "latent_dim": 40, "n_neighbors": 25, **REPORT_VAE},
 ]

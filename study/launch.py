@@ -14,13 +14,13 @@ import optuna
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
-from ray.tune.search import Repeater, Searcher
+from ray.tune.search import BasicVariantGenerator, Repeater, SearchAlgorithm, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from core import storage
 from core.defaults import ASHA_REDUCTION_FACTOR
 from core.errors import StudyError
-from core.layout import SPEC_FILE
+from core.layout import REPEAT_KEY, SPEC_FILE
 from core.splits import Splits
 from study import data as datasets
 from study import interrupt, preflight
@@ -90,6 +90,7 @@ def new_tuner(plan: StudyPlan, trainable: Any, *, reuse_actors: bool = True,
     spec, method = plan.spec, plan.method
     return tune.Tuner(
         trainable,
+        param_space=grid_space(plan) if plan.grid else None,
         tune_config=tune.TuneConfig(
             metric=method.metric, mode=method.mode,
             search_alg=make_searcher(plan),
@@ -97,14 +98,26 @@ def new_tuner(plan: StudyPlan, trainable: Any, *, reuse_actors: bool = True,
             num_samples=spec.num_samples * spec.repeats,
             # --reproducible: one trial at a time, so TPE sees results in a fixed order.
             max_concurrent_trials=1 if spec.reproducible else spec.max_concurrent,
+            time_budget_s=spec.time_budget,
             reuse_actors=reuse_actors,
             trial_dirname_creator=trial_dirname),
         run_config=run_config(spec, verbose))
 
 
-def make_searcher(plan: StudyPlan) -> Searcher:
-    """OptunaSearch (TPE seeded with the report's best point, or random) over the space."""
+def grid_space(plan: StudyPlan) -> dict[str, Any]:
+    """What a grid's points are laid over: the constants and fixed values, and every grid
+    key (Tune wants each point's keys in the space; None where a sub-grid lacks one)."""
+    keys = {key: None for point in plan.grid for key in point}
+    return {**keys, REPEAT_KEY: 0, **plan.constants, **plan.fixed}
+
+
+def make_searcher(plan: StudyPlan) -> SearchAlgorithm | Searcher:
+    """OptunaSearch (TPE seeded with the report's best point, or random) over the space; a
+    preset's grid, each point once per seed (``__trial_index__`` as ``--repeats`` sets it)."""
     spec = plan.spec
+    if plan.grid:
+        return BasicVariantGenerator(points_to_evaluate=[
+            {**point, REPEAT_KEY: r} for point in plan.grid for r in range(spec.repeats)])
     space = FixedSpace(plan.space, plan.fixed, plan.constants)
     if spec.searcher == "random":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=spec.seed)

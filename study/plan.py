@@ -1,9 +1,11 @@
 """`StudyPlan`: a study resolved once, before anything runs.
 
 Everything the Tuner is built from and every trial's config comes from: the registered
-method, the space (the method's or a preset's), the constants a trial reads besides the
-sampled values, the ``--set`` values checked against both, and the start points the space
-can produce. Resolving it validates the method, ``--preset`` and ``--set`` (StudyError).
+method, its space (searched, or checking ``--set`` values beside a preset's grid), a
+preset's grid, the constants a trial reads besides the sampled values (a preset's settings
+among them), the ``--set`` values checked against both, and the start points the space can
+produce. Resolving it validates the method,
+``--preset`` and ``--set`` (StudyError).
 
 >>> from study.spec import StudySpec
 >>> plan = resolve(StudySpec(method="vae_knn", fixed={"latent_dim": 8}))
@@ -21,7 +23,7 @@ from typing import Any
 
 from core.defaults import LOOP_DEFAULTS
 from core.errors import StudyError
-from study import registry
+from study import presets, registry
 from study.space import SpaceFn, check_fixed
 from study.spec import StudySpec
 
@@ -43,34 +45,34 @@ class StudyPlan:
     constants: Mapping[str, Any]
     #: The method's START_POINTS that this space can produce: the searcher's first trials.
     start_points: tuple[Mapping[str, Any], ...]
+    #: A preset's distinct grid points (less the ``--set`` keys), each run once per seed;
+    #: empty for a search.
+    grid: tuple[Mapping[str, Any], ...] = ()
 
 
 def resolve(spec: StudySpec) -> StudyPlan:
     """Resolve ``spec`` into its plan (StudyError for an unknown method, preset or --set)."""
     method = registry.get(spec.method)
     module = method.space_module()
-    space = _space(spec, method, module.PRESETS, module.space)
+    preset = presets.lookup(spec.method, spec.preset) if spec.preset else None
+    space: SpaceFn = module.space
     defaults = {**LOOP_DEFAULTS, **module.DEFAULTS}
-    fixed = check_fixed(space, spec.fixed, defaults)
-    constants = {**defaults, "max_epochs": spec.max_epochs, "seed": spec.seed,
+    if preset:
+        fixed = presets.check_fixed(preset, space, spec.fixed, defaults)
+        grid = presets.grid(preset, fixed)
+    else:
+        fixed, grid = check_fixed(space, spec.fixed, defaults), []
+    constants = {**defaults, **(preset.settings if preset else {}),
+                 "max_epochs": spec.max_epochs, "seed": spec.seed,
                  "val_fraction": spec.val_fraction, "precision": spec.precision,
                  "compile": spec.compile}
     if spec.reproducible:
         constants["deterministic"] = True
-    points = tuple(p for p in getattr(module, "START_POINTS", None) or []
-                   if _inside(space, p, defaults))
+    points = () if preset else tuple(p for p in getattr(module, "START_POINTS", None) or []
+                                     if _inside(space, p, defaults))
     return StudyPlan(spec, method, space, _frozen(defaults), _frozen(fixed),
-                     _frozen(constants), tuple(_frozen(p) for p in points))
-
-
-def _space(spec: StudySpec, method: registry.Method, presets: Mapping[str, SpaceFn],
-           space: SpaceFn) -> SpaceFn:
-    if spec.preset is None:
-        return space
-    if spec.preset not in presets:
-        raise StudyError(f"--preset {spec.preset!r}: {method.name} has "
-                         f"{', '.join(presets) or 'no presets'}")
-    return presets[spec.preset]
+                     _frozen(constants), tuple(_frozen(p) for p in points),
+                     tuple(_frozen(p) for p in grid))
 
 
 def _inside(space: SpaceFn, point: Mapping[str, Any], defaults: Mapping[str, Any]) -> bool:

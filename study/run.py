@@ -7,13 +7,14 @@ import dataclasses
 import logging
 import shlex
 import sys
+import time
 
 from core import storage
 from core.cli import OneLineParser, exit_code
 from core.errors import ExitCode, StudyError
 from core.layout import TUNER_FILE
 from study import interrupt
-from study.spec import PRECISIONS, build, load_saved, parse_duration
+from study.spec import PRECISIONS, build, format_duration, load_saved, parse_duration
 
 logger = logging.getLogger("study")
 
@@ -47,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--config", dest="config_path", metavar="STUDY.yaml",
                         help="YAML file with these options (`set:` for fixed values)")
     search.add_argument("--repeats", type=int, help="seeds per configuration (default 1)")
+    search.add_argument("--time-budget", metavar="DURATION",
+                        help="stop the study after this long, e.g. 45m or 2h: no trial starts "
+                             "after it and running ones stop (Tune's time_budget_s)")
     search.add_argument("--seed", type=int, help="study seed (default 0)")
     search.add_argument("--reproducible", action="store_true",
                         help="one trial at a time, deterministic torch: reruns give the same "
@@ -166,11 +170,17 @@ def _run(argv: list[str]) -> int:
     interrupt.check()
     from study import launch
 
+    started = time.monotonic()
     try:
         results = launch.fit(spec)
     except KeyboardInterrupt:
         results = None
-    interrupted = results is None or launch.unfinished(spec, results)
+    out_of_time = spec.time_budget is not None and (
+        time.monotonic() - started >= spec.time_budget)
+    interrupted = results is None or (launch.unfinished(spec, results) and not out_of_time)
+    if out_of_time and results is not None:
+        print(f"time budget of {format_duration(spec.time_budget)} spent: {len(results)} "
+              f"of {spec.num_samples * spec.repeats} trials started")
     study = read_results(spec)
     print_summary(spec, study)
     if spec.report and study is not None:

@@ -22,6 +22,8 @@ from core.storage import resolve as resolve_storage
 
 #: Longest ``--name``: a directory name, with room for Ray's own files beside it.
 MAX_NAME = 200
+#: Ways to choose the trials' configurations: TPE, random, or a preset's grid enumerated.
+SEARCHERS = ("optuna", "random", "grid")
 #: Seeds must fit NumPy's seeding (0 .. 2**32 - 1), repeat offsets included.
 MAX_SEED = 2**31
 
@@ -40,8 +42,8 @@ class StudySpec:
     val_fraction: float = 0.2
     num_samples: int = 24
     max_epochs: int = 15
-    scheduler: str | None = None  # asha, or fifo when repeats > 1
-    searcher: str = "optuna"
+    scheduler: str | None = None  # asha, or fifo with repeats or a preset
+    searcher: str | None = None  # optuna, or grid (a preset's points, enumerated)
     preset: str | None = None
     fixed: dict[str, Any] = field(default_factory=dict)
     cpus_per_trial: float = 1.0
@@ -52,6 +54,7 @@ class StudySpec:
     compile: bool = False
     address: str | None = None
     pending_timeout: float = 900.0  # seconds with trials waiting and none running
+    time_budget: float | None = None  # seconds; Tune starts no trial after it and stops all
     storage: str = "studies"
     name: str | None = None
     resume: bool = False
@@ -63,7 +66,9 @@ class StudySpec:
 
     def __post_init__(self) -> None:
         if self.scheduler is None:
-            self.scheduler = "asha" if self.repeats == 1 else "fifo"
+            self.scheduler = "asha" if self.repeats == 1 and self.preset is None else "fifo"
+        if self.searcher is None:
+            self.searcher = "optuna" if self.preset is None else "grid"
         if self.name is None:
             self.name = f"{self.method}-{self.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
         if isinstance(self.storage, str):
@@ -78,7 +83,12 @@ class StudySpec:
         """Type, range and choice checks that need no imports of methods or data."""
         self._check_types()
         _choice("scheduler", self.scheduler, ("asha", "fifo"))
-        _choice("searcher", self.searcher, ("optuna", "random"))
+        _choice("searcher", self.searcher, SEARCHERS)
+        if self.searcher == "grid" and self.preset is None:
+            raise StudyError("--searcher grid enumerates a preset's grid: give --preset")
+        if self.searcher != "grid" and self.preset is not None:
+            raise StudyError(f"--preset runs the report's grid; --searcher {self.searcher} "
+                             "searches the method's space: drop one of them")
         _choice("precision", self.precision, PRECISIONS)
         for name in ("num_samples", "max_epochs", "repeats"):
             if getattr(self, name) < 1:
@@ -97,6 +107,8 @@ class StudySpec:
             raise StudyError(f"--seed {self.seed}: must be in [0, {MAX_SEED})")
         if self.pending_timeout <= 0:
             raise StudyError("--pending-timeout must be positive")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise StudyError("--time-budget must be positive")
         for name in ("split_ratio", "val_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise StudyError(f"--{name.replace('_', '-')} must be between 0 and 1")
@@ -133,18 +145,23 @@ FIELDS = {f.name for f in dataclasses.fields(StudySpec)}
 
 
 def build(cli: dict[str, Any], config_path: str | None = None) -> StudySpec:
-    """Merge defaults < YAML file < explicit command-line values into a validated spec."""
+    """Merge defaults < the preset's options < YAML file < explicit command-line values into
+    a validated spec."""
     values: dict[str, Any] = {}
     if config_path:
         values.update(read_config(config_path))
     fixed = {**values.pop("fixed", {}), **cli.pop("fixed", {})}
     values.update(cli)
     values["fixed"] = fixed
-    if isinstance(values.get("pending_timeout"), str):
-        values["pending_timeout"] = parse_duration(values["pending_timeout"],
-                                                   "--pending-timeout")
     if "method" not in values:
         raise StudyError("no method given (positional METHOD or `method:` in --config)")
+    if values.get("preset") is not None:
+        from study import presets  # imports the method's search space
+
+        values = presets.under(values)
+    for name in ("pending_timeout", "time_budget"):
+        if isinstance(values.get(name), str):
+            values[name] = parse_duration(values[name], f"--{name.replace('_', '-')}")
     return StudySpec(**values).validate()
 
 
@@ -196,6 +213,19 @@ def parse_duration(text: str, option: str) -> float:
         raise StudyError(f"{option} {text!r}: expected a duration such as 90s, 45m or 2h")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as ``1h05m``, ``12m30s`` or ``45s``.
+
+    >>> format_duration(3900), format_duration(750), format_duration(45)
+    ('1h05m', '12m30s', '45s')
+    """
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _first_line(err: BaseException) -> str:

@@ -48,8 +48,9 @@ def studies(ray_local, tmp_path_factory):
     printed = run_study("vae_knn", "--num-samples", "4", "--max-epochs", str(EPOCHS),
                         "--set", "checkpoint_every_s=0", "--storage", str(storage),
                         "--name", "plain")
-    run_study("vae_knn", "--preset", "report004", "--num-samples", "2", "--repeats", "2",
-              "--max-epochs", "2", "--storage", str(storage), "--name", "rep")
+    # two grid points of report 004's (dense latent 40 and 70, k 5), two seeds each
+    run_study("vae_knn", "--preset", "report004", "--set", "arch=dense", "--set", "n_neighbors=5",
+              "--repeats", "2", "--max-epochs", "2", "--storage", str(storage), "--name", "rep")
     return storage / "plain", storage / "rep", printed
 
 
@@ -235,7 +236,7 @@ def test_figures_are_real_non_trivial_pngs(plain, rep):
     from PIL import Image
 
     expected = ["learning_curves", "objective_vs_params", "importance", "confusion", "k_grid",
-                "latent_walk"]
+                "latent_walk", "latent_walk_corners"]
     for study, names in ((plain, expected), (rep, ["learning_curves", "objective_vs_params"])):
         for name in names:
             path = study / "report" / "figures" / f"{name}.png"

@@ -76,7 +76,7 @@ def _tasks(digits, dev):
                             "latent_dim": 5}, dev, seed_everything(0)), ["net"]
     yield SplitClassesTask({**transfer.REPORT002, "n_frozen": 4}, DeviceSplits.from_splits(
         second, dev.device), seed_everything(0), first=first), ["model"]
-    yield PretrainedTask({**transfer.DEFAULTS, **transfer.START_POINTS[1], "weights": "none",
+    yield PretrainedTask({**transfer.DEFAULTS, **transfer.REPORT003_VGG, "weights": "none",
                           "backbone": "resnet18", "head_units": 16, "max_epochs": 2},
                          dev, seed_everything(0)), ["model"]
     gan = GanBalanceTask({**gan_balance.DEFAULTS, **gan_balance.REPORT004, "gan_features": 16,

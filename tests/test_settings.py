@@ -97,11 +97,14 @@ def test_every_config_of_the_space_unpacks_into_its_settings(module):
     settings need; the presets' configs too."""
     constants = {"max_epochs": 4, "seed": 0, "val_fraction": 0.2, "precision": "fp32",
                  "compile": False, **module.DEFAULTS}
-    for space in (module.space, *module.PRESETS.values()):
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-        for _ in range(30):
-            trial = study.ask()
-            space(trial)
-            config = {**constants, **trial.params}
-            for kind in SETTINGS[module](config):
-                kind.from_config(config)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    configs = []
+    for _ in range(30):
+        trial = study.ask()
+        module.space(trial)
+        configs.append({**constants, **trial.params})
+    for preset in module.PRESETS.values():
+        configs += [{**constants, **preset.settings, **point} for point in preset.points()]
+    for config in configs:
+        for kind in SETTINGS[module](config):
+            kind.from_config(config)

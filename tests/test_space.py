@@ -7,6 +7,7 @@ import pytest
 
 from core.errors import StudyError
 from search_spaces import vae_knn
+from search_spaces.common import MAX_NEIGHBORS
 from study.space import FixedSpace, check_fixed, parse_assignment
 
 
@@ -25,7 +26,7 @@ def test_fixed_values_are_returned_not_sampled():
     for config in sample(space):
         assert config["latent_dim"] == 40 and config["arch"] == "conv"
         assert config["max_epochs"] == 3
-        assert 1 <= config["n_neighbors"] <= 50
+        assert 1 <= config["n_neighbors"] <= MAX_NEIGHBORS
 
 
 def test_fixed_space_pickles_for_resume():
@@ -63,14 +64,6 @@ def test_parse_assignment_types():
         parse_assignment("novalue")
 
 
-def test_report004_preset_samples_only_the_reports_grid():
-    for config in sample(vae_knn.report004, 30):
-        assert config["latent_dim"] in (40, 50, 70, 90)
-        assert config["n_neighbors"] in (5, 10, 15, 25, 35, 50)
-        assert config["dropout"] == 0.0
-
-
 def test_start_points_lie_inside_the_space():
     for point in vae_knn.START_POINTS:
         check_fixed(vae_knn.space, point, vae_knn.DEFAULTS)
-        check_fixed(vae_knn.report004, point, vae_knn.DEFAULTS)

@@ -106,16 +106,6 @@ def test_repeats_run_every_configuration_with_each_seed(ray_local, tmp_path, cap
     assert "tensorboard --logdir" in out and str(tmp_path / "rep") in out
 
 
-def test_preset_reproduces_the_reports_grid(ray_local, tmp_path):
-    rc = main(["vae_knn", "--preset", "report004", "--num-samples", "2", "--max-epochs", "1",
-               "--storage", str(tmp_path), "--name", "grid", "--no-report"])
-    assert rc == 0
-    for trial in trial_dirs(tmp_path / "grid"):
-        config = json.loads((trial / "params.json").read_text())
-        assert config["latent_dim"] in (40, 50, 70, 90)
-        assert config["n_neighbors"] in (5, 10, 15, 25, 35, 50)
-
-
 def test_uri_storage_runs_and_resumes(ray_local, tmp_path):
     storage = f"file://{tmp_path}"
     args = ["vae_knn", "--storage", storage, "--name", "uri", "--no-report"]

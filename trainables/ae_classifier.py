@@ -28,6 +28,10 @@ build on, and is a real accuracy on the validation split; the method's ASHA grac
 (registry) is long enough that most trials have reached the head stage at the first rung.
 ``val_loss`` is the stage's own loss: reconstruction MSE while pretraining, cross-entropy
 after.
+
+``select_epoch=best`` (``trainables.loop.EpochSelector``) selects among the head and
+fine-tuning epochs only (:meth:`AeClassifierTask.selectable`): a pretraining epoch's
+``val_acc`` is the probe's, and its state has an untrained head.
 """
 
 from __future__ import annotations
@@ -273,6 +277,11 @@ class AeClassifierTask:
                                       self.data.info.num_classes)[k]
         return {"val_loss": recon / y_val.numel() / self.data.x["val"][0].numel(),
                 "val_acc": acc, "val_knn_acc": acc}
+
+    def selectable(self) -> bool:
+        """Whether the current state may be the reported model: a trained classifier (head
+        or fine-tuning stage), not a pretraining epoch scored by the probe."""
+        return self.stage > 0
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         return self.classifiers[1].test()

@@ -3,7 +3,12 @@
 The loop saves ``{"epoch", "task", "generator", "info"}``; ``task`` is the task's
 ``state_dict()``, which keeps each model's weights under a name and its constructor arguments
 under that name + ``_args`` (``model`` and ``model_args``, as nanoGPT's checkpoints), so
-anything can rebuild the model without repeating its constructor call:
+anything can rebuild the model without repeating its constructor call. With ``select_epoch``
+(``trainables.loop.EpochSelector``) the final checkpoint's ``task`` is the selected epoch's
+state and ``selected_epoch`` names that epoch (``epoch`` stays the last one); an intermediate
+checkpoint also keeps the best epoch so far under ``best`` (``epoch``, ``value`` and, unless
+it is the checkpoint's own epoch, that epoch's ``task`` state), so a restored trial still
+selects among all its epochs.
 
 >>> from trainables.nets import Autoencoder
 >>> args = model_args(Autoencoder, in_shape=(1, 8, 8), arch="dense", latent_dim=4,
@@ -66,10 +71,11 @@ def load_trained_state(state: Mapping[str, Any], model: nn.Module,
 
 
 def save(path: str | os.PathLike, *, epoch: int, task: Mapping[str, Any],
-         generator: torch.Generator, info: Mapping[str, Any]) -> None:
-    """Write the loop's checkpoint file."""
+         generator: torch.Generator, info: Mapping[str, Any], **extra: Any) -> None:
+    """Write the loop's checkpoint file; ``extra`` entries (plain values and tensors:
+    ``selected_epoch``, ``best``) are saved beside the four the file always holds."""
     torch.save({"epoch": epoch, "task": task, "generator": generator.get_state(),
-                "info": dict(info)}, path)
+                "info": dict(info), **extra}, path)
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:

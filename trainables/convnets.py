@@ -10,7 +10,8 @@
 - :func:`resnet18`: torchvision's ResNet-18 (7×7 stride-2 first conv and max-pool, as report
   004) with its first conv taking the dataset's channels.
 - :class:`PretrainedNet`: an ImageNet backbone without its top + Flatten, Dense, output
-  (report 003 part 2), with the two training phases (conv frozen; last block unfrozen).
+  (report 003 part 2), with the two training phases (conv frozen; the report's last four
+  Keras layers unfrozen: :data:`REPORT_UNFROZEN`).
 - :class:`CondGenerator` / :class:`CondDiscriminator`: report 004's conditional DCGAN.
 """
 
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -139,14 +141,33 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+#: Phase 2's trainable layers, by their torchvision names: the report's Keras
+#: ``base_model.layers[-4:]`` (the last four layers of the backbone without its top).
+#:
+#: - ``vgg16``: block5_conv1, block5_conv2, block5_conv3, block5_pool = ``features[24:31]``
+#:   (Keras folds each ReLU into its conv; torchvision's ReLUs 25, 27, 29 and the pool have
+#:   no weights);
+#: - ``resnet50``: conv5_block3_3_conv, conv5_block3_3_bn, conv5_block3_add, conv5_block3_out
+#:   = the last bottleneck's ``conv3`` and ``bn3`` (the add and the ReLU have no weights):
+#:   not the whole of ``layer4``;
+#: - ``resnet18`` (not in the report; Keras has none): the same rule on its last basic block,
+#:   whose last four layers are ``conv2``, ``bn2``, the add and the ReLU.
+REPORT_UNFROZEN: dict[str, tuple[str, ...]] = {
+    "vgg16": tuple(f"features.{i}" for i in range(24, 31)),
+    "resnet50": ("layer4.2.conv3", "layer4.2.bn3"),
+    "resnet18": ("layer4.1.conv2", "layer4.1.bn2"),
+}
+
+
 class PretrainedNet(nn.Module):
     """ImageNet backbone without its top (no pooling, as Keras' ``include_top=False``) +
     Flatten, Dense ``head_units`` ReLU, Dense classes.
 
     Inputs are adapted on the device: one channel repeated to three, images smaller than
     ``min_size`` resized up to it, ImageNet normalisation. Phase 1 freezes the whole backbone;
-    phase 2 unfreezes its last block (VGG16 block 5, ResNet ``layer4``). Frozen layers stay in
-    eval mode (batch-norm statistics kept) while the net trains.
+    phase 2 makes :data:`REPORT_UNFROZEN` trainable (``unfrozen``: the report's Keras
+    ``layers[-4:]``). Frozen layers stay in eval mode (batch-norm statistics kept) while the
+    net trains; an unfrozen batch norm trains in train mode, as an unfrozen Keras one does.
     """
 
     def __init__(self, backbone: str, in_shape: Sequence[int], num_classes: int, *,
@@ -158,10 +179,10 @@ class PretrainedNet(nn.Module):
         model = getattr(torchvision.models, backbone)(weights=weights)
         if backbone == "vgg16":
             self.features: nn.Module = model.features
-            self.last_block: nn.Module = model.features[24:]  # conv5_1..conv5_3 + pool
         else:
             self.features = nn.Sequential(*list(model.children())[:-2])
-            self.last_block = model.layer4
+        #: Phase 2's layers (views into ``features``: a tuple, so no second state_dict key).
+        self.unfrozen = tuple(model.get_submodule(name) for name in REPORT_UNFROZEN[backbone])
         self.size = tuple(max(int(s), min_size) for s in in_shape[1:])
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
@@ -174,18 +195,27 @@ class PretrainedNet(nn.Module):
         self.set_phase(1)
 
     def set_phase(self, phase: int) -> None:
-        """1: backbone frozen; 2: its last block trainable too."""
+        """1: backbone frozen; 2: :attr:`unfrozen` trainable too."""
         self.phase = phase
         self.features.requires_grad_(False)
-        self.last_block.requires_grad_(phase == 2)
+        for layer in self.unfrozen:
+            layer.requires_grad_(phase == 2)
         self.train(self.training)
 
     def train(self, mode: bool = True) -> PretrainedNet:
         super().train(mode)
         self.features.eval()
         if self.phase == 2:
-            self.last_block.train(mode)
+            for layer in self.unfrozen:
+                layer.train(mode)
         return self
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> Any:
+        """Also a state saved before phase 2 followed the report's rule, which repeated the
+        unfrozen block's weights under ``last_block.`` (copies of ``features.`` entries)."""
+        state = {k: v for k, v in state_dict.items() if not k.startswith("last_block.")}
+        return super().load_state_dict(state, strict=strict, assign=assign)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
@@ -224,22 +254,29 @@ def _blocks(size: int) -> int:
     return int(math.log2(size // 4))
 
 
+def _norm(channels: int, on: bool) -> list[nn.Module]:
+    """A DCGAN block's batch norm, or none."""
+    return [nn.BatchNorm2d(channels)] if on else []
+
+
 class CondGenerator(nn.Module):
     """Noise + one-hot class -> ``channels``×size×size image in [-1, 1]: a 4×4 transposed conv
     to ``features``·2^blocks channels, then stride-2 4×4 transposed convs halving the channels
-    (BN, ReLU), tanh out. At 64×64 with 64 features: 1024 → 512 → 256 → 128 → image."""
+    (BN, ReLU), tanh out. At 64×64 with 64 features: 1024 → 512 → 256 → 128 → image.
+    ``batchnorm=False`` drops every batch norm (report 004 had them commented out); the convs
+    stay bias-free, as they were with the batch norm."""
 
     def __init__(self, z_dim: int, num_classes: int, channels: int, size: int = 64,
-                 features: int = 64) -> None:
+                 features: int = 64, batchnorm: bool = True) -> None:
         super().__init__()
         blocks = _blocks(size)
         widths = [features * 2 ** (blocks - i) for i in range(blocks)]
         layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + num_classes, widths[0], 4, 1, 0,
                                                       bias=False),
-                                   nn.BatchNorm2d(widths[0]), nn.ReLU()]
+                                   *_norm(widths[0], batchnorm), nn.ReLU()]
         for c_in, c_out in itertools.pairwise(widths):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(c_out), nn.ReLU()]
+                       *_norm(c_out, batchnorm), nn.ReLU()]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = dcgan_init(nn.Sequential(*layers))
         self.z_dim, self.num_classes = z_dim, num_classes
@@ -251,17 +288,18 @@ class CondGenerator(nn.Module):
 
 class CondDiscriminator(nn.Module):
     """Image + one-hot class planes -> real/fake logit: stride-2 4×4 convs doubling the
-    channels from ``features`` (LeakyReLU 0.2, BN after the first), a 4×4 valid conv out."""
+    channels from ``features`` (LeakyReLU 0.2, BN after the first unless ``batchnorm=False``),
+    a 4×4 valid conv out."""
 
     def __init__(self, num_classes: int, channels: int, size: int = 64,
-                 features: int = 64) -> None:
+                 features: int = 64, batchnorm: bool = True) -> None:
         super().__init__()
         blocks = _blocks(size)
         widths = [features * 2 ** i for i in range(blocks)]
         layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, widths[0], 4, 2, 1,
                                              bias=False), nn.LeakyReLU(0.2)]
         for c_in, c_out in itertools.pairwise(widths):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), *_norm(c_out, batchnorm),
                        nn.LeakyReLU(0.2)]
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))
         self.net = dcgan_init(nn.Sequential(*layers))

@@ -1,16 +1,26 @@
 """``gan_balance`` (report 004): balance the training split with a conditional DCGAN.
 
-Epochs ``1..G`` (``G = max(1, round(gan_fraction · max_epochs))``) train the conditional
-DCGAN (:class:`CondGenerator` / :class:`CondDiscriminator`; Adam, β1 0.5, N(0, 0.02) init,
-LeakyReLU 0.2) one epoch each on the real training images, resized on the device to the
-DCGAN's side (:func:`gan_size`: 64 for 64×64 images as in the report, 32 for 28×28 MedMNIST,
-8 for 8×8 digits), and report ``g_loss`` and ``d_loss`` (NaN after the stage). Meanwhile a
-classifier trains on the unbalanced split: ``val_acc`` of epochs before G is that baseline's.
+The GAN stage is the loop's epochs ``1..G`` (``G = max(1, round(gan_fraction · max_epochs))``):
+they train the conditional DCGAN (:class:`CondGenerator` / :class:`CondDiscriminator`;
+Adam, β1 0.5, N(0, 0.02) init, LeakyReLU 0.2, batch norm unless ``gan_batchnorm=False``) on
+the real training images, resized on the device to the DCGAN's side (``gan_image_size``, by
+default :func:`gan_size` of the image: 32 for 28×28 MedMNIST, 8 for 8×8 digits; report 004
+trained at 64×64), and report ``g_loss`` and ``d_loss`` (means over the epoch's GAN passes;
+NaN after the stage) and ``gan_epoch`` (GAN passes done so far). How many passes
+(:meth:`~GanBalanceTask.gan_passes`): one per loop epoch of the stage with ``gan_epochs=0``
+(the searched space's default), else ``gan_epochs`` in all, spread evenly over the stage's
+loop epochs. The report trained the DCGAN for 1000 epochs (600 in another run); its preset
+runs all 1000 in the loop's first epoch (``gan_fraction`` 0, so G = 1), then the classifier's
+50. Meanwhile a classifier trains on the unbalanced split: ``val_acc`` of epochs before G is
+that baseline's.
 At the end of the GAN stage (epoch G) every class below ``balance_ratio`` × the majority
 count gets generated images up to it (``synthetic`` = how many; ``samples.png`` in the trial
-directory shows ``grid_columns`` generated images per class, one row each), and the
-classifier is trained afresh on real + synthetic images from epoch G to the end — the report
-retrains it on the balanced set. Test metrics are the balanced classifier's.
+directory shows ``grid_columns`` generated images per class, one row each), resized to the
+dataset's image size, and the classifier is trained afresh on real + synthetic images from
+epoch G to the end (``max_epochs - G + 1`` epochs) — the report retrains it on the balanced
+set. Test metrics are the balanced classifier's: with ``select_epoch=best`` the loop selects
+among epochs G to the end only (:meth:`GanBalanceTask.selectable`), never the unbalanced
+baseline.
 
 ``imbalance`` < 1 keeps only that fraction of every class in the upper half of the classes in
 the training split (validation and test untouched): digits is balanced, so the tests make it
@@ -72,18 +82,19 @@ class GanBalanceTask:
         self.real = replace(data, x={**data.x, "train": data.x["train"][keep]},
                             y={**data.y, "train": data.y["train"][keep]})
         info = data.info
-        self.side = gan_size(info.size)
+        self.side = s.gan_image_size or gan_size(info.size)
         self.gen_args = model_args(CondGenerator, z_dim=s.z_dim, num_classes=info.num_classes,
                                    channels=info.channels, size=self.side,
-                                   features=s.gan_features)
+                                   features=s.gan_features, batchnorm=s.gan_batchnorm)
         self.disc_args = model_args(CondDiscriminator, num_classes=info.num_classes,
                                     channels=info.channels, size=self.side,
-                                    features=s.gan_features)
+                                    features=s.gan_features, batchnorm=s.gan_batchnorm)
         self.gen = data.place(build(self.gen_args))
         self.disc = data.place(build(self.disc_args))
         self.g_opt = torch.optim.Adam(self.gen.parameters(), lr=s.gan_lr, betas=BETAS)
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=s.gan_lr, betas=BETAS)
-        self.gan_epochs = max(1, round(s.gan_fraction * s.max_epochs))
+        #: The GAN stage's loop epochs (G).
+        self.stage_epochs = max(1, round(s.gan_fraction * s.max_epochs))
         self.synthetic: tuple[torch.Tensor, torch.Tensor] | None = None
         self.clf = self._classifier()
 
@@ -98,7 +109,28 @@ class GanBalanceTask:
                           num_classes=data.info.num_classes, dropout=s.dropout or 0.0)
         return ClassifierTask.from_settings(args, data, self.generator, s)
 
-    def _gan_epoch(self) -> dict[str, float]:
+    def gan_passes(self, epoch: int) -> int:
+        """GAN passes over the training split done by the end of loop epoch ``epoch``: one
+        per stage epoch, or ``gan_epochs`` spread evenly over the stage (``⌊N·e/G⌋``)."""
+        epoch = min(epoch, self.stage_epochs)
+        if not self.settings.gan_epochs:
+            return epoch
+        return self.settings.gan_epochs * epoch // self.stage_epochs
+
+    def _gan_stage(self, passes: int) -> dict[str, float]:
+        """``passes`` GAN passes; their mean losses (NaN for none)."""
+        g_total = d_total = torch.zeros((), device=self.real.device)
+        n = 0
+        for _ in range(passes):
+            g_sum, d_sum, seen = self._gan_epoch()
+            g_total, d_total, n = g_total + g_sum, d_total + d_sum, n + seen
+        if not n:
+            return {"g_loss": math.nan, "d_loss": math.nan}
+        return {"g_loss": (g_total / n).item(), "d_loss": (d_total / n).item()}
+
+    def _gan_epoch(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """One pass over the training split: summed generator and discriminator losses (on
+        the device) and the images they cover."""
         self.gen.train()
         self.disc.train()
         device = self.real.device
@@ -127,7 +159,7 @@ class GanBalanceTask:
             g_total = g_total + g_loss.detach() * len(idx)
             d_total = d_total + d_loss.detach() * len(idx)
             n += len(idx)
-        return {"g_loss": (g_total / max(n, 1)).item(), "d_loss": (d_total / max(n, 1)).item()}
+        return g_total, d_total, n
 
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -167,16 +199,21 @@ class GanBalanceTask:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         stage = {"g_loss": math.nan, "d_loss": math.nan}
-        if epoch <= self.gan_epochs:
-            stage = self._gan_epoch()
-            if epoch == self.gan_epochs:
+        if epoch <= self.stage_epochs:
+            stage = self._gan_stage(self.gan_passes(epoch) - self.gan_passes(epoch - 1))
+            if epoch == self.stage_epochs:
                 self.balance()
                 self.save_grid(os.path.join(tune.get_context().get_trial_dir(), SAMPLES_FILE))
         synthetic = 0 if self.synthetic is None else len(self.synthetic[1])
-        return {**stage, "synthetic": synthetic, **self.clf.train_epoch(epoch)}
+        return {**stage, "gan_epoch": self.gan_passes(epoch), "synthetic": synthetic,
+                **self.clf.train_epoch(epoch)}
 
     def validate(self) -> dict[str, float]:
         return self.clf.validate()
+
+    def selectable(self) -> bool:
+        """Whether the current state may be the reported model: the balanced classifier."""
+        return self.synthetic is not None
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         return self.clf.test()

@@ -1,10 +1,13 @@
 """Latent spaces scored by k-NN (report 004): PCA, Isomap, AE and VAE codes, one k-NN for all.
 
-The validation objective is the k-NN accuracy at the sampled ``n_neighbors``; the same
-neighbour lists give ``val_acc@k`` for the whole report grid for free. Test scores are the
-k-NN vote fractions at ``n_neighbors``. A training split smaller than ``n_neighbors`` votes
-with all its images: the k used is reported as ``n_neighbors_used``, and grid values above it
-are left out.
+The validation objective is the k-NN accuracy at the sampled ``n_neighbors``, the
+validation codes' neighbours taken among the training codes; the same neighbour lists give
+``val_acc@k`` for the whole report grid for free. Test scores are the k-NN vote fractions at
+``n_neighbors`` among the codes of the training **and** validation images together (report
+004 used every training image as a reference; the validation split only serves selection, so
+the final test gets it back). A reference set smaller than ``n_neighbors`` votes with all its
+images: the k used in validation is reported as ``n_neighbors_used`` (the test clamps to its
+own, larger reference count the same way), and grid values above it are left out.
 
 PCA and Isomap are not iterative. Their task fits the reducer once, in the first epoch it
 runs (on the training images flattened as float in [0, 1]), and every later epoch reports
@@ -12,7 +15,9 @@ the same cached scores at the cost of a ``tune.report``; their registry entries 
 grace period of 1, so ASHA stops the weaker ones right after the fit and only the
 promising ones spend (nearly free) further iterations. Nothing is checkpointed but the
 epoch: a restored trial refits, deterministically, since the reducer's seed is the trial
-seed and not the loop's generator. ``train_loss`` / ``val_loss`` are the mean squared
+seed and not the loop's generator. Every epoch scores the same, so ``select_epoch=best``
+selects the last one (a tie with the last epoch reloads nothing) and the test never refits.
+``train_loss`` / ``val_loss`` are the mean squared
 pixel reconstruction errors for PCA (``inverse_transform``) and NaN for Isomap, which
 cannot reconstruct. ``n_components`` (and Isomap's ``isomap_neighbors``) are clamped at fit
 time to what the data allows (PCA: features, and training images less one; Isomap: its
@@ -62,13 +67,20 @@ def knn_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: to
     return {**out, "val_acc": acc[used], "n_neighbors_used": used}
 
 
-def knn_class_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: torch.Tensor,
+def knn_class_scores(ref_codes: torch.Tensor, ref_y: torch.Tensor, query_codes: torch.Tensor,
                      n_neighbors: int, num_classes: int) -> np.ndarray:
-    """Vote fractions (queries × classes) at ``n_neighbors``, the scores for test metrics."""
-    k = min(n_neighbors, len(train_codes))
-    labels = neighbors.nearest_labels(train_codes, train_y, query_codes, k)
+    """Vote fractions (queries × classes) at ``n_neighbors`` (clamped to the number of
+    reference codes), the scores for test metrics."""
+    k = min(n_neighbors, len(ref_codes))
+    labels = neighbors.nearest_labels(ref_codes, ref_y, query_codes, k)
     counts = neighbors.vote_counts(labels, [k], num_classes)[k]
     return (counts.float() / k).cpu().numpy()
+
+
+def references_for_test(codes: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The final test's reference codes and labels: the training and validation splits'."""
+    return torch.cat([codes["train"], codes["val"]]), torch.cat([y["train"], y["val"]])
 
 
 class AutoencoderKnnTask:
@@ -149,8 +161,10 @@ class AutoencoderKnnTask:
         return {**losses, **scores}
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
-        scores = knn_class_scores(self.train_codes(), self.data.y["train"], self.codes("test"),
-                                  self.settings.n_neighbors, self.data.info.num_classes)
+        codes = {"train": self.train_codes(), "val": self.codes("val")}
+        refs, ref_y = references_for_test(codes, self.data.y)
+        scores = knn_class_scores(refs, ref_y, self.codes("test"), self.settings.n_neighbors,
+                                  self.data.info.num_classes)
         return {}, scores
 
     def state_dict(self) -> dict[str, Any]:
@@ -179,7 +193,7 @@ class ReducerKnnTask(ABC):
 
     Subclasses implement :meth:`fit_transform` and name their :attr:`settings_type`; the
     first epoch fits and scores, later epochs report the cached results (see the module
-    docstring).
+    docstring). Loading a state drops the fit; the next pass that needs codes refits.
     """
 
     settings_type: ClassVar[type[KnnSettings]]
@@ -199,16 +213,21 @@ class ReducerKnnTask(ABC):
         """Codes of every split from flattened [0, 1] images, and the fit's metrics
         (``train_loss``, ``val_loss``, ``n_components_fit``, ...)."""
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
+    def fit(self) -> None:
+        """Fit the reducer and encode every split, unless that is done already."""
         if not self.codes:
             x = {p: self.data.images(p).flatten(1).cpu().numpy() for p in PARTS}
             codes, self.fit_metrics = self.fit_transform(x)
             self.codes = {p: torch.from_numpy(np.ascontiguousarray(c, dtype=np.float32))
                           .to(self.data.device) for p, c in codes.items()}
             self.val_metrics = {}
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.fit()
         return {k: v for k, v in self.fit_metrics.items() if k != "val_loss"}
 
     def validate(self) -> dict[str, float]:
+        self.fit()
         if not self.val_metrics:
             self.val_metrics = {"val_loss": self.fit_metrics["val_loss"], **knn_scores(
                 self.codes["train"], self.data.y["train"], self.codes["val"], self.data.y["val"],
@@ -216,8 +235,10 @@ class ReducerKnnTask(ABC):
         return self.val_metrics
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
-        scores = knn_class_scores(self.codes["train"], self.data.y["train"], self.codes["test"],
-                                  self.settings.n_neighbors, self.data.info.num_classes)
+        self.fit()
+        refs, ref_y = references_for_test(self.codes, self.data.y)
+        scores = knn_class_scores(refs, ref_y, self.codes["test"], self.settings.n_neighbors,
+                                  self.data.info.num_classes)
         return {}, scores
 
     def state_dict(self) -> dict[str, Any]:

@@ -3,11 +3,19 @@
 A method supplies a :class:`Task` (what one epoch, a validation pass and the final test
 mean for it); :func:`run` does everything else the same way for every method. The loop
 reads the config keys of :class:`LoopSettings` and :class:`AccelerationSettings`.
+
+The reported model (tested once, kept in the final checkpoint) is chosen by ``select_epoch``
+(:class:`EpochSelector`): ``best`` (the default) restores the weights of the epoch with the
+best validation objective (:data:`SELECT_METRIC`) before the test, as MedMNIST's protocol;
+``last`` tests the last epoch's weights. Every epoch is still reported as it was trained, so
+ASHA sees the whole curve; the final result adds ``selected_epoch`` and ``selected_val_acc``.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import os
 import random
 import socket
@@ -27,7 +35,7 @@ from torch import nn
 
 from core.defaults import LOOP_DEFAULTS
 from core.layout import CHECKPOINT_FILE, PREDICTIONS_FILE
-from core.names import PRECISIONS
+from core.names import PRECISIONS, SELECT_EPOCHS
 from core.settings import OneOf, Settings
 from core.splits import DatasetInfo, Splits
 from trainables import checkpoints, faults
@@ -37,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 #: Keys every trial reports, in the order Tune's progress table shows them.
 CORE_KEYS = ("val_acc", "val_loss", "train_loss", "epoch")
+#: The validation objective ``select_epoch=best`` maximises. It is the study's objective for
+#: every registered method (``study.registry.Method``: metric ``val_acc``, mode ``max``), and
+#: the trial does not see the study's objective, so a method with another one must change this.
+SELECT_METRIC = "val_acc"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +75,8 @@ class LoopSettings(TrialSeed):
     split_ratio: float | None = None
     val_fraction: float = 0.2
     checkpoint_every_s: float = LOOP_DEFAULTS["checkpoint_every_s"]
+    #: The reported epoch (:class:`EpochSelector`): ``best`` validation objective or ``last``.
+    select_epoch: Annotated[str, OneOf(SELECT_EPOCHS)] = LOOP_DEFAULTS["select_epoch"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +177,10 @@ class Task(Protocol):
 
     A task may also name the metrics that must stay finite (``finite_metrics``, by default
     :data:`~trainables.faults.FINITE_METRICS`); one whose losses are NaN by design names none.
+    A staged task may also say, after each validation, whether its current state may be the
+    reported model (``selectable() -> bool``, by default always; :class:`EpochSelector`):
+    ``ae_classifier`` refuses its pretraining epochs (their ``val_acc`` is a k-NN probe and
+    the head is untrained), ``gan_balance`` the epochs of its baseline classifier.
     """
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -241,14 +259,126 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def cpu_copy(value: Any) -> Any:
+    """A deep copy of a (nested) state dict with every tensor copied to the CPU: it neither
+    follows later training nor holds device memory. Dict subclasses keep their type and
+    attributes (a module state dict's ``_metadata``)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        out = copy.copy(value)
+        for key, item in value.items():
+            out[key] = cpu_copy(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return type(value)(cpu_copy(v) for v in value)
+    return copy.deepcopy(value)
+
+
+class EpochSelector:
+    """Which epoch's state a trial tests and keeps: ``select_epoch`` ``best`` or ``last``.
+
+    With ``best``, after every validation the loop calls :meth:`observe`: an epoch whose
+    :data:`SELECT_METRIC` is finite, whose task is ``selectable()`` (see :class:`Task`) and
+    which beats every earlier such epoch strictly (a tie keeps the earlier one) becomes the
+    best so far, and a CPU copy of the task's state (:func:`cpu_copy`) replaces the last one
+    kept. After the last epoch's validation, :meth:`finish` decides, before the test:
+
+    - the last epoch is selected when it is selectable and at least as good as the best
+      earlier epoch (a tie with the last epoch keeps the live state: nothing is reloaded,
+      so tasks whose scores never change, such as the fitted-once PCA / Isomap reducers,
+      never reload or refit), or when no earlier epoch was selectable;
+    - otherwise the best earlier epoch's state is loaded back into the task
+      (``task.load_state_dict``), and the test and the final checkpoint are that epoch's.
+
+    ``selected_epoch`` and ``selected_val_acc`` (that epoch's objective) join the final
+    result; with ``last`` they are the last epoch and its objective. The best-so-far (epoch,
+    value, state) travels in intermediate checkpoints (:meth:`entries`, :meth:`restore`).
+
+    >>> selector = EpochSelector("best")
+    >>> for epoch, acc in [(1, 0.5), (2, 0.9), (3, 0.9)]:
+    ...     selector.observe(epoch, {"val_acc": acc}, task=None)
+    >>> selector.epoch, selector.value
+    (2, 0.9)
+    """
+
+    def __init__(self, mode: str = "best") -> None:
+        if mode not in SELECT_EPOCHS:
+            raise ValueError(f"select_epoch must be one of {', '.join(SELECT_EPOCHS)}, "
+                             f"got {mode!r}")
+        self.mode = mode
+        #: The best selectable epoch so far (0: none yet), its objective and its state.
+        self.epoch = 0
+        self.value = -math.inf
+        self.state: dict[str, Any] | None = None
+
+    def candidate(self, metrics: dict[str, Any], task: Any) -> float | None:
+        """The epoch's objective if it may be selected (finite, task selectable), else None."""
+        value = metrics.get(SELECT_METRIC)
+        if self.mode != "best" or value is None or not math.isfinite(value):
+            return None
+        selectable = getattr(task, "selectable", None)
+        if selectable is not None and not selectable():
+            return None
+        return float(value)
+
+    def observe(self, epoch: int, metrics: dict[str, Any], task: Any) -> None:
+        """After epoch ``epoch``'s validation (not the last's: see :meth:`finish`)."""
+        value = self.candidate(metrics, task)
+        if value is not None and value > self.value:
+            self.epoch, self.value, self.state = epoch, value, None  # one copy at a time
+            if task is not None:
+                self.state = cpu_copy(task.state_dict())
+
+    def finish(self, epoch: int, metrics: dict[str, Any], task: Any) -> dict[str, Any]:
+        """After the last epoch's validation: load the selected state into ``task`` (when it
+        is an earlier epoch's) and return ``selected_epoch`` and ``selected_<objective>``."""
+        value = self.candidate(metrics, task)
+        if self.state is not None and (value is None or self.value > value):
+            task.load_state_dict(self.state)  # an earlier epoch, strictly better
+        else:
+            if value is None:  # select_epoch=last, or no epoch was selectable: its own value
+                value = float(metrics.get(SELECT_METRIC, math.nan))
+            self.epoch, self.value = epoch, value
+        self.state = None  # the task holds the selected state now; free the copy
+        return {"selected_epoch": self.epoch, f"selected_{SELECT_METRIC}": self.value}
+
+    def entries(self, epoch: int, last: bool) -> dict[str, Any]:
+        """What the checkpoint of epoch ``epoch`` keeps besides the task's state: the final
+        one names ``selected_epoch``, an intermediate one the best so far as ``best`` (its
+        state only when it is not the checkpoint's own epoch)."""
+        if last:
+            return {"selected_epoch": self.epoch}
+        if not self.epoch:
+            return {}
+        best: dict[str, Any] = {"epoch": self.epoch, "value": self.value}
+        if self.epoch != epoch:
+            best["task"] = self.state
+        return {"best": best}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """The best so far from a loaded checkpoint (``saved``, as :meth:`entries` wrote it
+        into the file); a checkpoint without ``best`` (none yet, ``select_epoch=last``, or
+        written before selection existed) leaves the selector empty."""
+        best = saved.get("best")
+        if self.mode != "best" or not best:
+            return
+        self.epoch, self.value = int(best["epoch"]), float(best["value"])
+        state = best.get("task")
+        # the checkpoint's own epoch: copied before the task loads it and trains on
+        self.state = cpu_copy(saved["task"] if state is None else state)
+
+
 def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
     """Train ``make_task``'s task for ``config['max_epochs']`` epochs under Ray Tune.
 
     Reports ``epoch`` plus the task's metrics every epoch, checkpoints at the end and
     whenever ``checkpoint_every_s`` seconds passed since the last one (ASHA stops trials
     rather than pausing them, so checkpoints only serve fault tolerance and the analysis),
-    resumes from Tune's checkpoint, and evaluates the test split once, after the last epoch.
-    Faults (a diverged loss, running out of memory) end it as :mod:`trainables.faults` says.
+    resumes from Tune's checkpoint, and evaluates the test split once, after the last epoch,
+    on the epoch ``select_epoch`` selects (:class:`EpochSelector`; the final checkpoint holds
+    that epoch's state). Faults (a diverged loss, running out of memory) end it as
+    :mod:`trainables.faults` says.
     """
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
@@ -263,27 +393,29 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
     with faults.out_of_memory("while setting up", device):
         dev = DeviceSplits.from_splits(data, device, accel)
         task = make_task(config, dev, generator)
-        start = _restore(task, generator)
+        selector = EpochSelector(settings.select_epoch)
+        start = _restore(task, generator, selector)
     where = placement(device)
     last_save = time.monotonic()
 
     for epoch in range(start + 1, settings.max_epochs + 1):
         last = epoch == settings.max_epochs
-        metrics = _epoch(task, dev, epoch, last, where)
+        metrics = _epoch(task, dev, epoch, last, where, selector)
         if last or time.monotonic() - last_save >= settings.checkpoint_every_s:
             last_save = time.monotonic()
             with tempfile.TemporaryDirectory() as tmp:
                 checkpoints.save(os.path.join(tmp, CHECKPOINT_FILE), epoch=epoch,
                                  task=task.state_dict(), generator=generator,
-                                 info=asdict(dev.info))
+                                 info=asdict(dev.info), **selector.entries(epoch, last))
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         else:
             tune.report(metrics)
 
 
-def _epoch(task: Task, dev: DeviceSplits, epoch: int, last: bool, where: dict[str, Any]
-           ) -> dict[str, Any]:
-    """Train and validate one epoch (and test after the last): the metrics to report.
+def _epoch(task: Task, dev: DeviceSplits, epoch: int, last: bool, where: dict[str, Any],
+           selector: EpochSelector) -> dict[str, Any]:
+    """Train and validate one epoch (and, after the last, select and test): the metrics to
+    report.
 
     A NaN or infinite loss or test score is reported as a failed epoch and raises
     :class:`~trainables.faults.Diverged`; running out of memory raises ``OutOfMemory``.
@@ -294,7 +426,10 @@ def _epoch(task: Task, dev: DeviceSplits, epoch: int, last: bool, where: dict[st
             faults.check_finite(metrics, getattr(task, "finite_metrics", faults.FINITE_METRICS),
                                 epoch)
             if last:
+                metrics.update(selector.finish(epoch, metrics, task))
                 metrics.update(_final_test(task, dev, epoch))
+            else:
+                selector.observe(epoch, metrics, task)
         except faults.Diverged as err:
             faults.report_diverged({**metrics, **where}, str(err))
             raise
@@ -307,12 +442,15 @@ def _ordered(metrics: dict[str, Any]) -> dict[str, Any]:
     return {**core, **metrics}
 
 
-def _restore(task: Task, generator: torch.Generator) -> int:
+def _restore(task: Task, generator: torch.Generator, selector: EpochSelector) -> int:
+    """Load Tune's checkpoint, if any, into the task, generator and selector: the epoch to
+    continue after (0: a fresh trial)."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return 0
     with checkpoint.as_directory() as path:
         state = checkpoints.load(os.path.join(path, CHECKPOINT_FILE))
+    selector.restore(state)
     task.load_state_dict(state["task"])
     generator.set_state(state["generator"])
     logger.info("resumed from epoch %d", state["epoch"])

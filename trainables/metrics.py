@@ -11,7 +11,10 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, prefix: str =
     """Accuracy, macro precision / recall / F1 and ROC AUC from class scores (N × C).
 
     AUC is binary on the positive class's score, or macro one-vs-rest for more classes;
-    it is NaN where it is undefined (a class missing from ``y_true``).
+    it is NaN where it is undefined (a class missing from ``y_true``). ``auc_labels`` is the
+    same AUC computed from the predicted labels (one-hot) instead of the scores: report 003's
+    "AUC", which equals its macro recall, was this. For two classes it is the macro recall
+    (balanced accuracy); it is no ranking measure, so ``auc`` is the one to compare.
     """
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=np.float64)
@@ -20,7 +23,8 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, prefix: str =
     p, r, f1, _ = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, average="macro", zero_division=0)
     out = {"acc": skm.accuracy_score(y_true, y_pred), "precision": p, "recall": r, "f1": f1,
-           "auc": roc_auc(y_true, scores)}
+           "auc": roc_auc(y_true, scores),
+           "auc_labels": roc_auc(y_true, np.eye(scores.shape[1])[y_pred])}
     return {f"{prefix}{k}": float(v) for k, v in out.items()}
 
 

@@ -11,11 +11,18 @@ validation accuracy is reported in epoch 1 as ``a_val_acc``. Needs at least 4 cl
 
 ``mode=pretrained`` (report 003 part 2): a torchvision VGG16 / ResNet50 / ResNet18 without
 its top + Flatten, Dense ``head_units`` ReLU, Dense classes (:class:`PretrainedNet`), SGD with
-momentum and an exponential learning-rate decay per optimiser step (lr·exp(-decay·steps), the
-report's Keras decay being per iteration too; applied at the end of each epoch, so the rate is
-constant within an epoch). Phase 1 (backbone frozen) lasts the first
+momentum and the report's Keras ``ExponentialDecay(lr, decay_steps, decay_rate)``: after
+``t`` optimiser steps the rate is ``lr · decay ** (t / decay_steps)`` (report: ``decay``
+0.002, ``decay_steps`` 1e5, continuous, not staircase), torch's ``ExponentialLR`` with
+``gamma = decay ** (1 / decay_steps)`` stepped after every optimiser step, through both
+phases (:func:`report_decay`; each epoch reports the rate it ended at as ``scheduled_lr``).
+The space searches ``decay_steps`` at the report's ``decay`` (a study started before this
+schedule sampled ``decay`` as ``lr·exp(-decay·steps)``; resumed, its ``decay`` is read as
+the rate per 1e5 steps). Phase 1 (backbone frozen) lasts the first
 ``max(1, round(frozen_fraction · max_epochs))`` epochs (report: 20 of 50, 0.4), phase 2
-unfreezes the last block for the rest. ``weights``: ``imagenet`` loads ImageNet weights from
+makes the report's Keras ``layers[-4:]`` of the backbone trainable for the rest
+(:data:`~trainables.convnets.REPORT_UNFROZEN`: VGG16's block 5 convs, ResNet50's last
+``conv3`` + ``bn3``). ``weights``: ``imagenet`` loads ImageNet weights from
 torchvision's cache (``torch.hub.get_dir()/checkpoints``), downloading them only if that
 works, else the trial fails with a one-line message (the default: a report-003 study never
 silently runs without ImageNet weights); ``none`` trains from scratch (random, frozen
@@ -27,7 +34,6 @@ says which happened.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -156,8 +162,28 @@ def imagenet_weights(backbone: str, mode: str) -> torchvision.models.WeightsEnum
     return weights
 
 
+def report_decay(optimizer: torch.optim.Optimizer, decay: float, decay_steps: float
+                 ) -> torch.optim.lr_scheduler.ExponentialLR:
+    """Keras' ``ExponentialDecay(lr, decay_steps, decay_rate=decay)`` on ``optimizer``: an
+    ``ExponentialLR`` stepped by a hook after every ``optimizer.step()``, so that ``t`` steps
+    in the rate is ``lr · decay ** (t / decay_steps)``.
+
+    >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    >>> scheduler = report_decay(opt, 0.002, 1e5)
+    >>> for _ in range(1000):
+    ...     opt.step()
+    >>> round(scheduler.get_last_lr()[0] / (0.1 * 0.002 ** (1000 / 1e5)), 9)
+    1.0
+    """
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer,
+                                                       gamma=decay ** (1.0 / decay_steps))
+    optimizer.register_step_post_hook(lambda *_: scheduler.step())
+    return scheduler
+
+
 class PretrainedTask(ClassifierTask):
-    """An ImageNet backbone + new head, two phases (frozen backbone, last block unfrozen)."""
+    """An ImageNet backbone + new head, two phases (frozen backbone, the report's last four
+    layers unfrozen), the report's exponential decay per optimiser step."""
 
     def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
                  ) -> None:
@@ -168,10 +194,7 @@ class PretrainedTask(ClassifierTask):
                           min_size=s.min_size)
         model = build(args, weights=weights)  # the checkpoint holds the weights
         optimizer = make_optimizer(model.parameters(), "sgd", s.lr, momentum=s.momentum)
-        n = len(data.y["train"])
-        steps = n // s.batch_size + (n % s.batch_size >= 2)  # a last batch of one is skipped
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(
-            optimizer, gamma=math.exp(-s.decay * steps))
+        self.scheduler = report_decay(optimizer, s.decay, s.lr_decay_steps)
         super().__init__(model, data, generator, model_args=args, optimizer=optimizer,
                          batch_size=s.batch_size, augment=policy(s.augment))
         self.net = model
@@ -180,9 +203,9 @@ class PretrainedTask(ClassifierTask):
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.net.set_phase(1 if epoch <= self.phase1_epochs else 2)
-        metrics = super().train_epoch(epoch)
-        self.scheduler.step()
-        return {**metrics, "phase": self.net.phase}
+        metrics = super().train_epoch(epoch)  # the scheduler steps with the optimiser
+        return {**metrics, "phase": self.net.phase,
+                "scheduled_lr": self.scheduler.get_last_lr()[0]}
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         extra, scores = super().test()
@@ -193,7 +216,11 @@ class PretrainedTask(ClassifierTask):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        gamma = self.scheduler.gamma
         self.scheduler.load_state_dict(state["scheduler"])
+        # a checkpoint from before the per-step schedule holds a per-epoch gamma: go on from
+        # its rate (the optimiser's) with this trial's own decay
+        self.scheduler.gamma = gamma
 
 
 def train_transfer(config: dict[str, Any], data: Splits) -> None:

@@ -1,0 +1,171 @@
+"""Campaigns: every report's campaign declared soundly, run end to end in the smoke budget,
+compared with numbers that are the trial files', and resumed without rerunning studies."""
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import campaign as comparison
+from core.errors import StudyError
+from study import campaign as campaigns
+from study.plan import resolve
+from study.reproduce import main
+
+REPORTS = campaigns.names()
+
+
+def test_the_project_holds_a_campaign_per_report():
+    assert REPORTS == ["report000", "report001", "report002", "report003", "report004"]
+
+
+@pytest.mark.parametrize("report", REPORTS)
+@pytest.mark.parametrize("budget", campaigns.BUDGETS)
+def test_every_study_of_every_budget_resolves(report, budget, tmp_path):
+    campaign = campaigns.load(report)
+    options = campaigns.Options(budget=budget)
+    for study in campaign.studies:
+        faithful = campaigns.faithful_spec(campaign, study, options, str(tmp_path))
+        searched = campaigns.searched_spec(campaign, study, options, str(tmp_path), faithful)
+        assert faithful.preset and faithful.searcher == "grid"
+        assert (searched.preset, searched.searcher, searched.scheduler) == (None, "optuna",
+                                                                            "asha")
+        assert searched.max_epochs == faithful.max_epochs
+        assert searched.dataset == faithful.dataset
+        resolve(faithful), resolve(searched)
+        if budget == "smoke":
+            assert faithful.dataset == "digits" and faithful.num_samples == 1
+    for row in campaign.rows:
+        assert row.report is None or row.source, f"{row.label}: cite the report's figure"
+        assert row.anchor is None or row.anchor_source
+
+
+def test_a_full_budget_keeps_the_reports_epochs(tmp_path):
+    campaign = campaigns.load("report004")
+    spec = campaigns.faithful_spec(campaign, "medmnist_resnet", campaigns.Options("full"),
+                                   str(tmp_path))
+    assert (spec.max_epochs, spec.dataset, spec.repeats) == (50, "breastmnist", 3)
+
+
+def trial_values(study_dir: Path, trial_ids: str, metric: str) -> list[float]:
+    values = []
+    for trial_id in trial_ids.split():
+        trial = next(study_dir.glob(f"*_{trial_id}"))
+        last = json.loads((trial / "result.json").read_text().splitlines()[-1])
+        values.append(last[metric])
+    return values
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("report", REPORTS)
+def test_every_campaign_runs_in_smoke(report, ray_local, tmp_path, one_torch_thread):
+    """End to end on digits; every number of the comparison is its trials' mean."""
+    assert main([report, "--budget", "smoke", "--storage", str(tmp_path)]) == 0
+    folder = tmp_path / f"{report}-smoke"
+    manifest = json.loads((folder / "campaign.json").read_text())
+    studies = campaigns.load(report).studies
+    assert set(manifest["done"]) == {f"{s}-{k}" for s in studies for k in campaigns.KINDS}
+    table = pd.read_csv(folder / "comparison" / "comparison.csv")
+    assert len(table) == len(campaigns.load(report).rows)
+    assert (folder / "comparison" / "comparison.png").stat().st_size > 0
+    checked = 0
+    for row in table.to_dict("records"):
+        for kind, study in (("faithful", "faithful"), ("searched", "rerun")):
+            ids = row[f"{kind} trials"]
+            if not isinstance(ids, str):
+                continue
+            study_dir = folder / f"{campaigns_study(manifest, row['row'])}-{study}"
+            values = trial_values(study_dir, ids, row["metric"])
+            assert row[f"{kind} mean"] == pytest.approx(sum(values) / len(values))
+            checked += 1
+    assert checked, "no row had a number to check"
+
+
+def campaigns_study(manifest: dict, label: str) -> str:
+    return next(r["study"] for r in manifest["rows"] if r["label"] == label)
+
+
+@pytest.mark.slow
+def test_a_killed_campaign_resumes_without_rerunning_finished_studies(ray_local, tmp_path):
+    args = ["report001", "--budget", "smoke", "--storage", str(tmp_path), "--name", "c"]
+    assert main(args) == 0
+    folder = tmp_path / "c"
+    manifest = json.loads((folder / "campaign.json").read_text())
+    # killed during the searched study: it and the rerun are not recorded as finished, and
+    # the rerun never started
+    del manifest["done"]["ae_classifier-searched"], manifest["done"]["ae_classifier-rerun"]
+    (folder / "campaign.json").write_text(json.dumps(manifest))
+    rerun = folder / "ae_classifier-rerun"
+    for path in sorted(rerun.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    rerun.rmdir()
+    before = results_written(folder)
+    assert main(["report001", "--storage", str(tmp_path), "--name", "c", "--resume"]) == 0
+    after = results_written(folder)
+    # the finished study untouched; the interrupted one continued, no new trial
+    assert {k: v for k, v in after.items() if "faithful" in k} == {
+        k: v for k, v in before.items() if "faithful" in k}
+    assert len(list(folder.glob("ae_classifier-faithful/*/result.json"))) == 1
+    assert len(list(folder.glob("ae_classifier-searched/*/result.json"))) == 1
+    assert len(list(folder.glob("ae_classifier-rerun/*/result.json"))) == 1
+    assert set(json.loads((folder / "campaign.json").read_text())["done"]) == {
+        "ae_classifier-faithful", "ae_classifier-searched", "ae_classifier-rerun"}
+
+
+def results_written(folder: Path) -> dict[str, int]:
+    """When each trial's result file was last written."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns
+            for p in folder.glob("*-*/*/result.json")}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["report009"], "no campaign 'report009'; choose from report000"),
+    (["report001", "--only", "cnn"], "--only cnn: report001 has ae_classifier"),
+    (["report001", "--resume"], "--resume needs --name"),
+    (["report001", "--name", "x", "--resume", "--budget", "full"],
+     "--budget cannot change"),
+    (["all", "--name", "x"], "--name names one campaign"),
+])
+def test_campaign_refusals_are_one_line(argv, message, tmp_path, capsys):
+    assert main([*argv, "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_an_existing_campaign_is_never_replaced_without_overwrite(tmp_path, capsys):
+    folder = tmp_path / "report001-smoke"
+    folder.mkdir()
+    (folder / "campaign.json").write_text("{}")
+    assert main(["report001", "--budget", "smoke", "--storage", str(tmp_path)]) == 2
+    assert "--resume to continue it, --overwrite to replace it" in capsys.readouterr().err
+    assert (folder / "campaign.json").read_text() == "{}"
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    assert main(["report001", "--name", "notes", "--overwrite",
+                 "--storage", str(tmp_path)]) == 2
+    assert (other / "keep.txt").read_text() == "mine"
+
+
+def test_figure_selects_on_validation_among_the_rows_trials():
+    study = _study([
+        {"trial_id": "a", "arch": "dense", "val_acc": 0.9, "test_acc": 0.5, "__trial_index__": 0},
+        {"trial_id": "b", "arch": "dense", "val_acc": 0.7, "test_acc": 0.9, "__trial_index__": 0},
+        {"trial_id": "c", "arch": "conv", "val_acc": 0.99, "test_acc": 0.1, "__trial_index__": 0},
+    ])
+    cell = comparison.figure(study, "test_acc", {"arch": "dense"})
+    assert (cell.mean, cell.seeds, cell.trials) == (0.5, 1, ("a",))
+    assert math.isnan(comparison.figure(study, "test_acc", {"arch": "none"}).mean)
+    with pytest.raises(StudyError, match=r"no campaign\.json"):
+        comparison.comparison(Path("/nonexistent"))
+
+
+def _study(rows: list[dict]):
+    from analysis.results import Study
+
+    trials = pd.DataFrame(rows).assign(status="completed", epochs=1)
+    return Study(path=Path("."), spec={"repeats": 1}, metric="val_acc", mode="max",
+                 trials=trials, epochs=pd.DataFrame(), params=["arch", "__trial_index__"],
+                 constants={})
