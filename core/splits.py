@@ -54,6 +54,14 @@ class Splits:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
+    def fewer_train(self, fraction: float, seed: int) -> Splits:
+        """A seeded, stratified ``fraction`` of the training images; validation and test
+        unchanged (a quick budget on a large set)."""
+        if fraction >= 1.0:
+            return self
+        _, _, x_train, y_train = carve(self.x_train, self.y_train, fraction, seed)
+        return replace(self, x_train=x_train, y_train=y_train)
+
     def resplit(self, test_fraction: float, val_fraction: float, seed: int) -> Splits:
         """Split all images again with another test fraction (the reports' "split ratio").
 

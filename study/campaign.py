@@ -39,7 +39,7 @@ BUDGET_KEYS = ("num_samples", "repeats", "grid")
 #: Study options the searched and rerun studies take from the faithful one (same data and
 #: epochs as the report's setup).
 SHARED_OPTIONS = ("dataset", "data_dir", "download", "image_size", "grayscale", "split_ratio",
-                  "val_fraction", "max_epochs")
+                  "val_fraction", "train_fraction", "max_epochs")
 
 
 @dataclass(frozen=True)

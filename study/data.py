@@ -138,12 +138,14 @@ _DOWNLOAD_FAILED = (RuntimeError, URLError, OSError)
 
 def load(name: str, data_dir: str | Path | None = None, *, split_ratio: float = 0.2,
          val_fraction: float = 0.2, seed: int = 0, download: bool = False,
-         image_size: int | None = None, grayscale: bool = False) -> Splits:
+         image_size: int | None = None, grayscale: bool = False,
+         train_fraction: float = 1.0) -> Splits:
     """Load dataset ``name`` as seeded train / validation / test splits.
 
     ``split_ratio`` is the test fraction for sets without an official test split;
     ``val_fraction`` the part of the training images held out for validation when the set
-    has no official validation split.  See the module docstring for names and file layouts.
+    has no official validation split; ``train_fraction`` the stratified part of the training
+    images kept.  See the module docstring for names and file layouts.
     Raises `StudyError` (one line) for anything the caller can get wrong.
     """
     key = name.strip().lower().replace("-", "_")
@@ -171,6 +173,12 @@ def load(name: str, data_dir: str | Path | None = None, *, split_ratio: float = 
         else:
             splits = _image_folder(root, split_ratio, val_fraction, seed,
                                    image_size or DEFAULT_IMAGE_SIZE, grayscale)
+    if not 0.0 < train_fraction <= 1.0:
+        raise StudyError(f"train_fraction must be in (0, 1], got {train_fraction}")
+    try:
+        splits = splits.fewer_train(train_fraction, seed)
+    except ValueError as err:  # scikit-learn: too few images of a class to keep one
+        raise StudyError(f"{where}: train_fraction {train_fraction}: {err}") from None
     if problem := class_problem(splits):
         raise StudyError(f"{where}: {problem}")
     log.info("loaded %s: %s, images %s, %d classes", key, splits.sizes(),
@@ -182,7 +190,8 @@ def load_for(spec: StudySpec) -> Splits:
     """The dataset of the study ``spec`` describes, as the driver hands it to the trials."""
     return load(spec.dataset, spec.data_dir, split_ratio=spec.split_ratio,
                 val_fraction=spec.val_fraction, seed=spec.seed, download=spec.download,
-                image_size=spec.image_size, grayscale=spec.grayscale)
+                image_size=spec.image_size, grayscale=spec.grayscale,
+                train_fraction=spec.train_fraction)
 
 
 def _unknown_message(name: str, key: str) -> str:

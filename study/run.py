@@ -37,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
                       help="test fraction for sets without a test split (default 0.2)")
     data.add_argument("--val-fraction", type=float,
                       help="validation fraction carved from train (default 0.2)")
+    data.add_argument("--train-fraction", type=float,
+                      help="train on this stratified fraction of the training images "
+                           "(default 1; quick budgets on large sets)")
     search = p.add_argument_group("search")
     search.add_argument("--num-samples", type=int, help="configurations to try (default 24)")
     search.add_argument("--max-epochs", type=int, help="epochs per trial (default 15)")

@@ -40,6 +40,7 @@ class StudySpec:
     grayscale: bool = False
     split_ratio: float = 0.2
     val_fraction: float = 0.2
+    train_fraction: float = 1.0
     num_samples: int = 24
     max_epochs: int = 15
     scheduler: str | None = None  # asha, or fifo with repeats or a preset
@@ -112,6 +113,8 @@ class StudySpec:
         for name in ("split_ratio", "val_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise StudyError(f"--{name.replace('_', '-')} must be between 0 and 1")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise StudyError("--train-fraction must be in (0, 1]")
         if self.resume and self.overwrite:
             raise StudyError("--resume and --overwrite exclude each other")
         if not self.name or "/" in self.name or "\0" in self.name or self.name in (".", ".."):

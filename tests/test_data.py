@@ -586,3 +586,15 @@ def test_download_into_a_read_only_directory_is_refused_first(
 
 def test_numpy_image_size() -> None:
     assert data.load("digits", image_size=np.int64(12)).info.size == (12, 12)
+
+
+def test_train_fraction_keeps_a_stratified_part_of_train_only() -> None:
+    full = data.load("digits")
+    part = data.load("digits", train_fraction=0.25)
+    assert len(part.y_train) == pytest.approx(len(full.y_train) / 4, abs=1)
+    assert np.array_equal(part.y_val, full.y_val) and np.array_equal(part.y_test, full.y_test)
+    assert np.bincount(part.y_train).min() >= np.bincount(full.y_train).min() // 4 - 1
+    rows = {r.tobytes() for r in full.x_train}
+    assert all(r.tobytes() in rows for r in part.x_train)
+    with pytest.raises(StudyError, match="train_fraction must be in"):
+        data.load("digits", train_fraction=0.0)

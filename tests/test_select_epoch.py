@@ -20,7 +20,8 @@ from search_spaces.common import KnnSettings
 from trainables import checkpoints, knn, loop
 from trainables.ae_classifier import AeClassifierTask
 from trainables.gan_balance import GanBalanceTask
-from trainables.loop import DeviceSplits, EpochSelector
+from trainables.loop import DeviceSplits
+from trainables.selection import EpochSelector, cpu_copy
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -179,7 +180,7 @@ def test_a_real_model_selected_from_an_earlier_epoch_is_rebuilt_from_the_checkpo
     class Vae(knn.VaeKnnTask):
         def train_epoch(self, epoch):
             out = super().train_epoch(epoch)
-            weights.append(loop.cpu_copy(self.model.state_dict()))
+            weights.append(cpu_copy(self.model.state_dict()))
             return out
 
         def validate(self):
@@ -245,7 +246,7 @@ def test_the_selector_alone():
 def test_cpu_copy_is_independent_and_keeps_state_dict_metadata():
     net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
     state = net.state_dict()
-    copied = loop.cpu_copy({"model": state, "pair": (torch.ones(1), 3)})
+    copied = cpu_copy({"model": state, "pair": (torch.ones(1), 3)})
     with torch.no_grad():
         net[0].weight.add_(1.0)
     assert not torch.equal(copied["model"]["0.weight"], net[0].weight)

@@ -29,7 +29,7 @@ build on, and is a real accuracy on the validation split; the method's ASHA grac
 ``val_loss`` is the stage's own loss: reconstruction MSE while pretraining, cross-entropy
 after.
 
-``select_epoch=best`` (``trainables.loop.EpochSelector``) selects among the head and
+``select_epoch=best`` (``trainables.selection.EpochSelector``) selects among the head and
 fine-tuning epochs only (:meth:`AeClassifierTask.selectable`): a pretraining epoch's
 ``val_acc`` is the probe's, and its state has an untrained head.
 """

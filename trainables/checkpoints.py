@@ -4,7 +4,7 @@ The loop saves ``{"epoch", "task", "generator", "info"}``; ``task`` is the task'
 ``state_dict()``, which keeps each model's weights under a name and its constructor arguments
 under that name + ``_args`` (``model`` and ``model_args``, as nanoGPT's checkpoints), so
 anything can rebuild the model without repeating its constructor call. With ``select_epoch``
-(``trainables.loop.EpochSelector``) the final checkpoint's ``task`` is the selected epoch's
+(``trainables.selection.EpochSelector``) the final checkpoint's ``task`` is the selected epoch's
 state and ``selected_epoch`` names that epoch (``epoch`` stays the last one); an intermediate
 checkpoint also keeps the best epoch so far under ``best`` (``epoch``, ``value`` and, unless
 it is the checkpoint's own epoch, that epoch's ``task`` state), so a restored trial still

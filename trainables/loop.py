@@ -13,9 +13,7 @@ ASHA sees the whole curve; the final result adds ``selected_epoch`` and ``select
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
 import os
 import random
 import socket
@@ -40,15 +38,12 @@ from core.settings import OneOf, Settings
 from core.splits import DatasetInfo, Splits
 from trainables import checkpoints, faults
 from trainables.metrics import classification_metrics, save_predictions
+from trainables.selection import EpochSelector
 
 logger = logging.getLogger(__name__)
 
 #: Keys every trial reports, in the order Tune's progress table shows them.
 CORE_KEYS = ("val_acc", "val_loss", "train_loss", "epoch")
-#: The validation objective ``select_epoch=best`` maximises. It is the study's objective for
-#: every registered method (``study.registry.Method``: metric ``val_acc``, mode ``max``), and
-#: the trial does not see the study's objective, so a method with another one must change this.
-SELECT_METRIC = "val_acc"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,116 +252,6 @@ def placement(device: torch.device) -> dict[str, Any]:
 def pick_device() -> torch.device:
     """CUDA when Ray gave this trial a GPU (CUDA_VISIBLE_DEVICES is set by Ray), else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def cpu_copy(value: Any) -> Any:
-    """A deep copy of a (nested) state dict with every tensor copied to the CPU: it neither
-    follows later training nor holds device memory. Dict subclasses keep their type and
-    attributes (a module state dict's ``_metadata``)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True)
-    if isinstance(value, dict):
-        out = copy.copy(value)
-        for key, item in value.items():
-            out[key] = cpu_copy(item)
-        return out
-    if isinstance(value, (list, tuple)):
-        return type(value)(cpu_copy(v) for v in value)
-    return copy.deepcopy(value)
-
-
-class EpochSelector:
-    """Which epoch's state a trial tests and keeps: ``select_epoch`` ``best`` or ``last``.
-
-    With ``best``, after every validation the loop calls :meth:`observe`: an epoch whose
-    :data:`SELECT_METRIC` is finite, whose task is ``selectable()`` (see :class:`Task`) and
-    which beats every earlier such epoch strictly (a tie keeps the earlier one) becomes the
-    best so far, and a CPU copy of the task's state (:func:`cpu_copy`) replaces the last one
-    kept. After the last epoch's validation, :meth:`finish` decides, before the test:
-
-    - the last epoch is selected when it is selectable and at least as good as the best
-      earlier epoch (a tie with the last epoch keeps the live state: nothing is reloaded,
-      so tasks whose scores never change, such as the fitted-once PCA / Isomap reducers,
-      never reload or refit), or when no earlier epoch was selectable;
-    - otherwise the best earlier epoch's state is loaded back into the task
-      (``task.load_state_dict``), and the test and the final checkpoint are that epoch's.
-
-    ``selected_epoch`` and ``selected_val_acc`` (that epoch's objective) join the final
-    result; with ``last`` they are the last epoch and its objective. The best-so-far (epoch,
-    value, state) travels in intermediate checkpoints (:meth:`entries`, :meth:`restore`).
-
-    >>> selector = EpochSelector("best")
-    >>> for epoch, acc in [(1, 0.5), (2, 0.9), (3, 0.9)]:
-    ...     selector.observe(epoch, {"val_acc": acc}, task=None)
-    >>> selector.epoch, selector.value
-    (2, 0.9)
-    """
-
-    def __init__(self, mode: str = "best") -> None:
-        if mode not in SELECT_EPOCHS:
-            raise ValueError(f"select_epoch must be one of {', '.join(SELECT_EPOCHS)}, "
-                             f"got {mode!r}")
-        self.mode = mode
-        #: The best selectable epoch so far (0: none yet), its objective and its state.
-        self.epoch = 0
-        self.value = -math.inf
-        self.state: dict[str, Any] | None = None
-
-    def candidate(self, metrics: dict[str, Any], task: Any) -> float | None:
-        """The epoch's objective if it may be selected (finite, task selectable), else None."""
-        value = metrics.get(SELECT_METRIC)
-        if self.mode != "best" or value is None or not math.isfinite(value):
-            return None
-        selectable = getattr(task, "selectable", None)
-        if selectable is not None and not selectable():
-            return None
-        return float(value)
-
-    def observe(self, epoch: int, metrics: dict[str, Any], task: Any) -> None:
-        """After epoch ``epoch``'s validation (not the last's: see :meth:`finish`)."""
-        value = self.candidate(metrics, task)
-        if value is not None and value > self.value:
-            self.epoch, self.value, self.state = epoch, value, None  # one copy at a time
-            if task is not None:
-                self.state = cpu_copy(task.state_dict())
-
-    def finish(self, epoch: int, metrics: dict[str, Any], task: Any) -> dict[str, Any]:
-        """After the last epoch's validation: load the selected state into ``task`` (when it
-        is an earlier epoch's) and return ``selected_epoch`` and ``selected_<objective>``."""
-        value = self.candidate(metrics, task)
-        if self.state is not None and (value is None or self.value > value):
-            task.load_state_dict(self.state)  # an earlier epoch, strictly better
-        else:
-            if value is None:  # select_epoch=last, or no epoch was selectable: its own value
-                value = float(metrics.get(SELECT_METRIC, math.nan))
-            self.epoch, self.value = epoch, value
-        self.state = None  # the task holds the selected state now; free the copy
-        return {"selected_epoch": self.epoch, f"selected_{SELECT_METRIC}": self.value}
-
-    def entries(self, epoch: int, last: bool) -> dict[str, Any]:
-        """What the checkpoint of epoch ``epoch`` keeps besides the task's state: the final
-        one names ``selected_epoch``, an intermediate one the best so far as ``best`` (its
-        state only when it is not the checkpoint's own epoch)."""
-        if last:
-            return {"selected_epoch": self.epoch}
-        if not self.epoch:
-            return {}
-        best: dict[str, Any] = {"epoch": self.epoch, "value": self.value}
-        if self.epoch != epoch:
-            best["task"] = self.state
-        return {"best": best}
-
-    def restore(self, saved: dict[str, Any]) -> None:
-        """The best so far from a loaded checkpoint (``saved``, as :meth:`entries` wrote it
-        into the file); a checkpoint without ``best`` (none yet, ``select_epoch=last``, or
-        written before selection existed) leaves the selector empty."""
-        best = saved.get("best")
-        if self.mode != "best" or not best:
-            return
-        self.epoch, self.value = int(best["epoch"]), float(best["value"])
-        state = best.get("task")
-        # the checkpoint's own epoch: copied before the task loads it and trains on
-        self.state = cpu_copy(saved["task"] if state is None else state)
 
 
 def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
