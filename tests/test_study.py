@@ -113,3 +113,14 @@ def test_uri_storage_runs_and_resumes(ray_local, tmp_path):
     assert json.loads((tmp_path / "uri" / "study.json").read_text())["storage"] == storage
     assert main([*args, "--resume"]) == 0  # finished study: resumes to the same two trials
     assert len(trial_dirs(tmp_path / "uri")) == 2
+
+
+def test_time_budget_ends_the_study_early_as_a_finished_one(ray_local, tmp_path, capsys):
+    rc = main(["vae_knn", "--num-samples", "40", "--max-epochs", "4", "--time-budget", "8s",
+               "--max-concurrent", "1", "--storage", str(tmp_path), "--name", "tb",
+               "--no-report"])
+    # 40 trials of 4 epochs take far longer than 8 s anywhere; how many ran depends on the
+    # machine, and none completed (exit 4) is a possible outcome on a slow one
+    assert rc in (0, 4)
+    assert "time budget of 8s spent:" in capsys.readouterr().out
+    assert len(trial_dirs(tmp_path / "tb")) < 40
