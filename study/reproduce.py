@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import shlex
 import shutil
 import sys
@@ -28,8 +27,6 @@ from core.layout import SPEC_FILE, TUNER_FILE
 from study import campaign as campaigns
 from study import interrupt
 from study.spec import StudySpec, format_duration, load_saved, parse_duration
-
-logger = logging.getLogger("study")
 
 #: ASHA stops most searched trials early: their share of the time, against full trials.
 ASHA_SHARE = 0.5
@@ -83,10 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    import optuna
+    from study.run import driver_logging
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    driver_logging()
     args = vars(parser().parse_args(argv))
     reports = campaigns.names() if args["report"] == "all" else [args["report"]]
     if len(reports) > 1 and "name" in args:

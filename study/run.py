@@ -164,11 +164,16 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code(lambda: _run(sys.argv[1:] if argv is None else argv))
 
 
-def _run(argv: list[str]) -> int:
+def driver_logging() -> None:
+    """The driver's log: our lines plain, Optuna's per-trial chatter off."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _run(argv: list[str]) -> int:
+    driver_logging()
     spec = spec_from_argv(argv)
     interrupt.check()
     from study import launch

@@ -39,6 +39,18 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def trial_dir(tmp_path, monkeypatch):
+    """What Tune's context answers as the trial directory, outside Tune."""
+    from types import SimpleNamespace
+
+    from ray import tune
+
+    monkeypatch.setattr(tune, "get_context",
+                        lambda: SimpleNamespace(get_trial_dir=lambda: str(tmp_path)))
+    return tmp_path
+
+
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None
             ) -> subprocess.CompletedProcess:
     """``python -m study.run ARGS`` in a subprocess, output captured."""

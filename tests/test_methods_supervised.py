@@ -6,7 +6,6 @@ import io
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.error import URLError
 
 import numpy as np
@@ -22,7 +21,7 @@ from search_spaces import cnn as cnn_space
 from search_spaces import gan_balance as gan_space
 from search_spaces import transfer as transfer_space
 from study.run import main
-from trainables import gan_balance, transfer
+from trainables import transfer
 from trainables.augment import POLICIES, Augment
 from trainables.convnets import (
     REPORT_CNNS,
@@ -51,14 +50,6 @@ def conv_widths(module: nn.Module) -> list[int]:
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread(one_torch_thread):
     """Every test here runs with one torch thread."""
-
-
-@pytest.fixture
-def trial_dir(tmp_path, monkeypatch):
-    """What Tune's context answers as the trial directory, outside Tune."""
-    monkeypatch.setattr(gan_balance.tune, "get_context",
-                        lambda: SimpleNamespace(get_trial_dir=lambda: str(tmp_path)))
-    return tmp_path
 
 
 # --- architectures against the reports ----------------------------------------------------

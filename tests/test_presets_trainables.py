@@ -4,7 +4,6 @@ receives, and the models and optimisers its task builds from them (on tiny data;
 1000 passes are counted, not run)."""
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from search_spaces import gan_balance as gan_space
 from search_spaces import transfer as transfer_space
 from study.plan import resolve
 from study.spec import build
-from trainables import classify, gan_balance, transfer
+from trainables import classify, transfer
 from trainables.augment import POLICIES
 from trainables.convnets import REPORT_UNFROZEN, PretrainedNet
 from trainables.gan_balance import GanBalanceTask
@@ -28,14 +27,6 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread(one_torch_thread):
     """Every test here runs with one torch thread."""
-
-
-@pytest.fixture
-def trial_dir(tmp_path, monkeypatch):
-    """What Tune's context answers as the trial directory, outside Tune."""
-    monkeypatch.setattr(gan_balance.tune, "get_context",
-                        lambda: SimpleNamespace(get_trial_dir=lambda: str(tmp_path)))
-    return tmp_path
 
 
 def preset_trials(method: str, preset: str, **fixed):
