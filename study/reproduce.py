@@ -131,7 +131,8 @@ def run_campaign(campaign: campaigns.Campaign, args: dict[str, Any]) -> int:
           f"(budget {options.budget})")
     from study import launch
 
-    started, budget = time.monotonic(), settings["time_budget"]
+    # the campaign's time so far: this run's, and what earlier runs spent (--resume)
+    started, earlier, budget = time.monotonic(), manifest.get("spent", 0.0), settings["time_budget"]
     for i, step in enumerate(steps, 1):
         name = f"{step.study}-{step.kind}"
         if name in manifest["done"]:
@@ -145,9 +146,9 @@ def run_campaign(campaign: campaigns.Campaign, args: dict[str, Any]) -> int:
             continue
         left = _remaining(steps, manifest, i - 1)
         if budget is not None:
-            spent = time.monotonic() - started + manifest.get("spent", 0.0)
-            share = max(1.0, (budget - spent) * step.weight / left)
-            spec = dataclasses.replace(spec, time_budget=share)
+            spent = time.monotonic() - started + earlier
+            spec = dataclasses.replace(spec, time_budget=share(budget, spent, step.weight,
+                                                               left))
         print(f"\n[{i}/{len(steps)}] {name}: {spec.method} on {spec.dataset}, "
               f"{spec.num_samples} × {spec.repeats} trials"
               + (f", {format_duration(spec.time_budget)} of the budget"
@@ -246,6 +247,17 @@ def best_configuration(study_dir: Path) -> dict[str, Any] | None:
         return None
     config = json.loads((study.trial_dir(str(best["trial_id"])) / "params.json").read_text())
     return {k: config[k] for k in results.config_key(study) if config.get(k) is not None}
+
+
+def share(budget: float, spent: float, weight: float, left: float) -> float:
+    """A study's seconds: what is left of the campaign's budget, in proportion to its
+    trial-epochs (``weight``) among those of the studies still to run (``left``); a
+    second at least, so an overspent campaign still records every study.
+
+    >>> share(3600, 600, 100, 300), share(3600, 4000, 100, 300)
+    (1000.0, 1.0)
+    """
+    return max(1.0, (budget - spent) * weight / left)
 
 
 def _remaining(steps: list[Step], manifest: dict[str, Any], start: int) -> float:

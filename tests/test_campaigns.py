@@ -12,7 +12,7 @@ from analysis import campaign as comparison
 from core.errors import StudyError
 from study import campaign as campaigns
 from study.plan import resolve
-from study.reproduce import main
+from study.reproduce import main, share
 
 REPORTS = campaigns.names()
 
@@ -182,3 +182,9 @@ def _study(rows: list[dict]):
     return Study(path=Path("."), spec={"repeats": 1}, metric="val_acc", mode="max",
                  trials=trials, epochs=pd.DataFrame(), params=["arch", "__trial_index__"],
                  constants={})
+
+
+def test_a_time_budget_is_shared_by_trial_epochs_over_the_studies_left():
+    assert share(3600, 0, 100, 400) == 900.0
+    assert share(3600, 1800, 100, 200) == 900.0  # half spent, half the work left
+    assert share(3600, 5000, 100, 200) == 1.0
