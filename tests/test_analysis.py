@@ -48,9 +48,10 @@ def studies(ray_local, tmp_path_factory):
     printed = run_study("vae_knn", "--num-samples", "4", "--max-epochs", str(EPOCHS),
                         "--set", "checkpoint_every_s=0", "--storage", str(storage),
                         "--name", "plain")
-    # two grid points of report 004's (dense latent 40 and 70, k 5), two seeds each
-    run_study("vae_knn", "--preset", "report004", "--set", "arch=dense", "--set", "n_neighbors=5",
-              "--repeats", "2", "--max-epochs", "2", "--storage", str(storage), "--name", "rep")
+    # two grid points of report 004's (dense and conv at latent 40, k 5), two seeds each
+    run_study("vae_knn", "--preset", "report004", "--set", "latent_dim=40",
+              "--set", "n_neighbors=5", "--repeats", "2", "--max-epochs", "2",
+              "--storage", str(storage), "--name", "rep")
     return storage / "plain", storage / "rep", printed
 
 
