@@ -172,6 +172,11 @@ def comparison_bars(numeric: pd.DataFrame, path: Path, title: str) -> Path:
         ax.plot(x, numeric["anchor"], "k_", markersize=22, markeredgewidth=2,
                 label="published anchor")
     ax.set_xticks(x, numeric["row"], rotation=30, ha="right", fontsize=8)
+    shown = pd.concat([numeric["report"], numeric["anchor"],
+                       numeric["faithful mean"] - numeric[f"faithful {CI}"].fillna(0.0),
+                       numeric["searched mean"] - numeric[f"searched {CI}"].fillna(0.0)])
+    low = shown[np.isfinite(shown)].min() if np.isfinite(shown).any() else 0.0
+    ax.set_ylim(max(0.0, low - 0.05), 1.0)  # the differences, not the bars' common base
     ax.set(ylabel="test figure", title=title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
