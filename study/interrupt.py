@@ -20,14 +20,23 @@ from types import FrameType
 _requested = threading.Event()
 
 
+def note_from_now() -> None:
+    """Note Ctrl-C from this moment on: a command-line module run as ``__main__`` calls it
+    before its own imports, which :func:`deferred` (in its ``main``) cannot cover; what is
+    noted meanwhile stays noted."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _note)
+
+
 @contextmanager
 def deferred() -> Iterator[None]:
     """Within: note Ctrl-C instead of raising (main thread only; elsewhere a no-op)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _requested.clear()
     previous = signal.signal(signal.SIGINT, _note)
+    if previous is not _note:  # not noting yet (note_from_now): forget earlier presses
+        _requested.clear()
     try:
         yield
     finally:

@@ -9,6 +9,11 @@ continues an interrupted one where Tune left it.
 
 from __future__ import annotations
 
+from study import interrupt
+
+if __name__ == "__main__":  # Ctrl-C during the imports below is noted, not raised there
+    interrupt.note_from_now()
+
 import argparse
 import dataclasses
 import json
@@ -25,7 +30,6 @@ from core.errors import ExitCode, StudyError
 from core.layout import CAMPAIGN_MANIFEST as MANIFEST
 from core.layout import SPEC_FILE, TUNER_FILE
 from study import campaign as campaigns
-from study import interrupt
 from study.spec import StudySpec, format_duration, load_saved, parse_duration
 
 #: ASHA stops most searched trials early: their share of the time, against full trials.

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from study import interrupt
+
+if __name__ == "__main__":  # Ctrl-C during the imports below is noted, not raised there
+    interrupt.note_from_now()
+
 import argparse
 import dataclasses
 import logging
@@ -13,7 +18,6 @@ from core import storage
 from core.cli import OneLineParser, exit_code
 from core.errors import ExitCode, StudyError
 from core.layout import TUNER_FILE
-from study import interrupt
 from study.spec import PRECISIONS, build, format_duration, load_saved, parse_duration
 
 logger = logging.getLogger("study")
