@@ -23,7 +23,7 @@ from core.errors import StudyError
 from core.layout import REPEAT_KEY, SPEC_FILE
 from core.splits import Splits
 from study import data as datasets
-from study import interrupt, preflight
+from study import interrupt, preflight, registry
 from study.guard import StudyGuard
 from study.plan import StudyPlan, resolve
 from study.space import FixedSpace
@@ -66,9 +66,21 @@ def build_tuner(spec: StudySpec, *, splits: Splits | None = None, reuse_actors: 
 
 def unfinished(spec: StudySpec, results: tune.ResultGrid) -> bool:
     """Whether ``fit`` returned before the study's end: on Ctrl-C, Tune stops its trials,
-    saves its state and returns what it has."""
+    saves its state and returns what it has. A running trial it stops that way ends
+    TERMINATED, as a finished one does: one that ended without an error before its last
+    epoch, and not on one of ASHA's rungs, was cut short."""
     ended = results.num_terminated + results.num_errors
-    return ended < len(results) or len(results) < spec.num_samples * spec.repeats
+    if ended < len(results) or len(results) < spec.num_samples * spec.repeats:
+        return True
+    from analysis.results import asha_rungs
+
+    rungs = (asha_rungs(registry.get(spec.method).grace_period, spec.max_epochs)
+             if spec.scheduler == "asha" else set())
+    for result in results:
+        epochs = (result.metrics or {}).get("training_iteration", 0)
+        if result.error is None and epochs < spec.max_epochs and epochs not in rungs:
+            return True
+    return False
 
 
 def init_ray(spec: StudySpec) -> None:

@@ -160,6 +160,7 @@ def run_campaign(campaign: campaigns.Campaign, args: dict[str, Any]) -> int:
               + _estimate(manifest, left))
         begun = time.monotonic()
         try:
+            interrupt.check()  # a Ctrl-C between two studies stops the campaign here
             results = launch.fit(spec)
         except KeyboardInterrupt:
             results = None

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -124,3 +125,24 @@ def test_time_budget_ends_the_study_early_as_a_finished_one(ray_local, tmp_path,
     assert rc in (0, 4)
     assert "time budget of 8s spent:" in capsys.readouterr().out
     assert len(trial_dirs(tmp_path / "tb")) < 40
+
+
+class _Results(list):
+    """What ``launch.unfinished`` reads of Tune's ResultGrid."""
+
+    def __init__(self, epochs: list[int], errors: int = 0) -> None:
+        super().__init__(SimpleNamespace(metrics={"training_iteration": e}, error=None)
+                         for e in epochs)
+        self.num_terminated, self.num_errors = len(epochs), errors
+
+
+@pytest.mark.parametrize(("scheduler", "epochs", "cut_short"), [
+    ("fifo", [9, 9], False), ("fifo", [9, 5], True),  # Ctrl-C ends a running trial TERMINATED
+    ("asha", [9, 3], False),  # stopped by ASHA on its rung
+    ("asha", [9, 4], True), ("fifo", [9], True)])  # a trial never started
+def test_a_study_cut_short_by_ctrl_c_is_unfinished(scheduler, epochs, cut_short):
+    from study.launch import unfinished
+    from study.spec import StudySpec
+
+    spec = StudySpec(method="vae_knn", num_samples=2, max_epochs=9, scheduler=scheduler)
+    assert unfinished(spec, _Results(epochs)) is cut_short
