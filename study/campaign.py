@@ -81,6 +81,18 @@ class Campaign:
         return {**base, **own, "set": fixed}
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML where a key given twice in one mapping is an error, not the last one winning."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {twice[0]!r} given twice", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def names() -> list[str]:
     """The campaigns the project holds (``report000`` ...)."""
     return sorted(p.parent.name for p in CAMPAIGNS_DIR.glob(f"*/{CAMPAIGN_FILE}"))
@@ -92,7 +104,7 @@ def load(report: str, folder: Path = CAMPAIGNS_DIR) -> Campaign:
     if not path.is_file():
         raise StudyError(f"no campaign {report!r}; choose from {', '.join(names())} or all")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeys) or {}  # a SafeLoader
         rows = tuple(Row(**row) for row in raw["rows"])
         campaign = Campaign(report, str(raw["title"]), path.parent, dict(raw["budgets"]),
                             dict(raw.get("studies") or {}), rows)

@@ -184,3 +184,13 @@ def test_a_time_budget_is_shared_by_trial_epochs_over_the_studies_left():
     assert share(3600, 0, 100, 400) == 900.0
     assert share(3600, 1800, 100, 200) == 900.0  # half spent, half the work left
     assert share(3600, 5000, 100, 200) == 1.0
+
+
+def test_a_key_given_twice_in_a_campaign_is_refused(tmp_path):
+    folder = tmp_path / "report009"
+    folder.mkdir()
+    (folder / "campaign.yaml").write_text(
+        "title: t\nbudgets: {quick: {}}\nstudies:\n  a:\n    quick: {repeats: 2}\n"
+        "  a:\n    smoke: {}\nrows: []\n")
+    with pytest.raises(StudyError, match="key 'a' given twice"):
+        campaigns.load("report009", tmp_path)
