@@ -34,7 +34,7 @@ import pandas as pd
 
 from core.defaults import ASHA_REDUCTION_FACTOR
 from core.errors import StudyError
-from core.layout import CHECKPOINT_FILE, DIVERGED, PREDICTIONS_FILE, SPEC_FILE
+from core.layout import CHECKPOINT_FILE, DIVERGED, PREDICTIONS_FILE, REPEAT_KEY, SPEC_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Config keys every trial carries that are never searched (loop and spec constants).
 CONSTANT_KEYS = ("max_epochs", "seed", "val_fraction", "checkpoint_every_s", "select_epoch",
                  "k_max")
-REPEAT_KEY = "__trial_index__"
 #: Per-epoch keys that are bookkeeping, not metrics.
 BOOKKEEPING = ("hostname", "node_id", "device", "gpu_ids", "timestamp", "checkpoint_dir_name",
                "done", "trial_id", "date", "pid", "node_ip", "time_since_restore",

@@ -4,8 +4,7 @@ Everything the Tuner is built from and every trial's config comes from: the regi
 method, its space (searched, or checking ``--set`` values beside a preset's grid), a
 preset's grid, the constants a trial reads besides the sampled values (a preset's settings
 among them), the ``--set`` values checked against both, and the start points the space can
-produce. Resolving it validates the method,
-``--preset`` and ``--set`` (StudyError).
+produce. Resolving it validates the method, ``--preset`` and ``--set`` (StudyError).
 
 >>> from study.spec import StudySpec
 >>> plan = resolve(StudySpec(method="vae_knn", fixed={"latent_dim": 8}))

@@ -207,12 +207,12 @@ def _plan(campaign: campaigns.Campaign, studies: list[str], options: campaigns.O
           folder: str) -> list[Step]:
     """Every study the campaign runs, its spec built (and so checked) up front where it
     can be; a rerun's needs its searched study's result."""
+    from study.plan import resolve
+
     steps = []
     for study in studies:
         faithful = campaigns.faithful_spec(campaign, study, options, folder)
         searched = campaigns.searched_spec(campaign, study, options, folder, faithful)
-        from study.plan import resolve
-
         resolve(faithful), resolve(searched)  # a bad preset or --set fails before any run
         epochs = faithful.max_epochs
         steps += [Step(study, "faithful", faithful, faithful.num_samples * faithful.repeats

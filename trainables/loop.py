@@ -32,7 +32,7 @@ from ray import tune
 from torch import nn
 
 from core.defaults import LOOP_DEFAULTS
-from core.layout import CHECKPOINT_FILE, PREDICTIONS_FILE
+from core.layout import CHECKPOINT_FILE, PREDICTIONS_FILE, REPEAT_KEY
 from core.names import PRECISIONS, SELECT_EPOCHS
 from core.settings import OneOf, Settings
 from core.splits import DatasetInfo, Splits
@@ -51,7 +51,7 @@ class TrialSeed(Settings):
     """The study seed and the repeat index Tune's Repeater sets (``--repeats``)."""
 
     seed: int = 0
-    trial_index: int = field(default=0, metadata={"key": "__trial_index__"})
+    trial_index: int = field(default=0, metadata={"key": REPEAT_KEY})
 
     @property
     def trial_seed(self) -> int:
