@@ -133,17 +133,18 @@ def print_summary(spec, study) -> None:
     from analysis import summary
 
     if study is not None:
-        top = study.ranked().head(TOP_TRIALS)
-        columns = ["trial_id", *study.params, "epochs", study.metric,
+        by = study.selection_metric
+        top = study.ranked(by=by).head(TOP_TRIALS)
+        columns = ["trial_id", *study.params, "epochs", study.metric, by,
                    *(["test_acc"] if "test_acc" in top else [])]
         if not top.empty:
             import pandas as pd
 
-            print(f"\nTop {len(top)} trials by {study.metric} (test_acc only for trials that "
+            print(f"\nTop {len(top)} trials by {by} (test_acc only for trials that "
                   f"ran all {spec.max_epochs} epochs):")
             with pd.option_context("display.width", 200, "display.max_columns", 30,
                                    "display.float_format", "{:.4g}".format):
-                print(top[[c for c in columns if c in top]].to_string(index=False))
+                print(top[[c for c in dict.fromkeys(columns) if c in top]].to_string(index=False))
         print("\n" + "\n".join(summary.lines(study)))
     print(f"\nresults:     {spec.study_dir}")
     print(f"tensorboard: tensorboard --logdir {spec.study_dir}")
