@@ -81,7 +81,9 @@ def test_every_campaign_runs_in_smoke(report, only, ray_local, tmp_path, one_tor
     campaign = campaigns.load(report)
     studies = [only] if only else campaign.studies
     assert set(manifest["done"]) == {f"{s}-{k}" for s in studies for k in campaigns.KINDS}
-    table = pd.read_csv(folder / "comparison" / "comparison.csv")
+    # Trial ids such as "00000" or "12e45678" are text, not numbers.
+    table = pd.read_csv(folder / "comparison" / "comparison.csv",
+                        dtype={f"{kind} trials": str for kind in ("faithful", "searched")})
     assert len(table) == len([r for r in campaign.rows if r.study in studies])
     assert (folder / "comparison" / "comparison.png").stat().st_size > 0
     checked = 0
