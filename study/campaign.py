@@ -137,6 +137,7 @@ def faithful_spec(campaign: Campaign, study: str, options: Options, storage: str
     """The study file as it is, under the budget: the report's grid once per seed."""
     budget = campaign.budget(study, options.budget)
     values = read_config(str(campaign.folder / f"{study}.yaml"))
+    values.pop("space", None)  # the searched study's (the preset runs its grid)
     values.update(_study_options(budget, options))
     fixed = {**values.pop("fixed", {}), **budget["set"]}
     if budget.get("grid") == "first":
@@ -148,10 +149,13 @@ def faithful_spec(campaign: Campaign, study: str, options: Options, storage: str
 
 def searched_spec(campaign: Campaign, study: str, options: Options, storage: str,
                   faithful: StudySpec) -> StudySpec:
-    """The method's whole space (ASHA + TPE) on the faithful study's data and epochs."""
+    """The method's whole space (ASHA + TPE), with the study file's ``space:`` overrides, on
+    the faithful study's data and epochs."""
     budget = campaign.budget(study, options.budget)
     shared = {k: getattr(faithful, k) for k in SHARED_OPTIONS}
+    space = read_config(str(campaign.folder / f"{study}.yaml")).get("space", {})
     values = {**_study_options(budget, options), **shared, "method": faithful.method,
+              "space": space,
               "num_samples": budget.get("num_samples", 24), "fixed": dict(budget["set"]),
               "name": f"{study}-searched", "storage": storage}
     return build(values)

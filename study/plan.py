@@ -23,7 +23,7 @@ from typing import Any
 from core.defaults import LOOP_DEFAULTS
 from core.errors import StudyError
 from study import presets, registry
-from study.space import SpaceFn, check_fixed
+from study.space import SpaceFn, check_fixed, override
 from study.spec import StudySpec
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """A validated study: its spec, method, space and the values every trial receives."""
+    """A validated study: its spec, method, space (with the study file's ``space:``
+    overrides) and the values every trial receives."""
 
     spec: StudySpec
     method: registry.Method
@@ -54,7 +55,10 @@ def resolve(spec: StudySpec) -> StudyPlan:
     method = registry.get(spec.method)
     module = method.space_module()
     preset = presets.lookup(spec.method, spec.preset) if spec.preset else None
-    space: SpaceFn = module.space
+    if preset and spec.space:
+        raise StudyError(f"--preset {spec.preset} runs the report's grid; a study file's "
+                         "`space:` changes the searched space: drop one of them")
+    space: SpaceFn = override(module.space, spec.space)
     defaults = {**LOOP_DEFAULTS, **module.DEFAULTS}
     if preset:
         fixed = presets.check_fixed(preset, space, spec.fixed, defaults)

@@ -47,6 +47,8 @@ class StudySpec:
     searcher: str | None = None  # optuna, or grid (a preset's points, enumerated)
     preset: str | None = None
     fixed: dict[str, Any] = field(default_factory=dict)
+    #: Distribution overrides from a study file's ``space:`` section (study.space).
+    space: dict[str, Any] = field(default_factory=dict)
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -64,6 +66,8 @@ class StudySpec:
     seed: int = 0
     reproducible: bool = False
     report: bool = True
+    mlflow: str | None = None  # MLflow tracking URI (the mlflow extra)
+    wandb: str | None = None  # Weights & Biases project (the wandb extra)
 
     def __post_init__(self) -> None:
         if self.scheduler is None:
@@ -170,7 +174,7 @@ def build(cli: dict[str, Any], config_path: str | None = None) -> StudySpec:
 
 def read_config(path: str) -> dict[str, Any]:
     """A study YAML file: the CLI's option names (dashes or underscores), ``set:`` for fixed
-    search-space values."""
+    search-space values, ``space:`` for ranges and choices that replace the method's."""
     try:
         raw = yaml.safe_load(Path(path).read_text())
     except OSError as err:
@@ -190,6 +194,10 @@ def read_config(path: str) -> dict[str, Any]:
     unknown = sorted(set(values) - FIELDS)
     if unknown:
         raise StudyError(f"--config {path}: unknown option {unknown[0]!r}")
+    if "space" in values:
+        from study.space import check_overrides  # imports optuna
+
+        values["space"] = check_overrides(values["space"] or {}, f"--config {path}")
     return values
 
 

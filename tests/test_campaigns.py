@@ -196,3 +196,19 @@ def test_a_key_given_twice_in_a_campaign_is_refused(tmp_path):
         "  a:\n    smoke: {}\nrows: []\n")
     with pytest.raises(StudyError, match="key 'a' given twice"):
         campaigns.load("report009", tmp_path)
+
+
+def test_a_study_files_space_section_shapes_the_searched_study_only(tmp_path):
+    folder = tmp_path / "report009"
+    folder.mkdir()
+    (folder / "campaign.yaml").write_text(
+        "title: t\nbudgets: {quick: {}}\nstudies:\n  pca:\n    quick: {}\nrows: []\n")
+    (folder / "pca.yaml").write_text("method: pca_knn\npreset: report004\n"
+                                     "space:\n  n_components: {low: 10, high: 120}\n")
+    campaign = campaigns.load("report009", tmp_path)
+    options = campaigns.Options(budget="quick")
+    faithful = campaigns.faithful_spec(campaign, "pca", options, str(tmp_path))
+    searched = campaigns.searched_spec(campaign, "pca", options, str(tmp_path), faithful)
+    assert faithful.space == {} and faithful.preset == "report004"
+    assert searched.space == {"n_components": {"low": 10, "high": 120}}
+    resolve(faithful), resolve(searched)
