@@ -5,6 +5,8 @@ the config key that tells a trial's seed apart from its configuration's other se
 SPEC_FILE = "study.json"
 #: Tune's saved Tuner: a study that has it can be resumed.
 TUNER_FILE = "tuner.pkl"
+#: The Optuna study of a searched study (OptunaSearch's journal; ``optuna-dashboard FILE``).
+OPTUNA_JOURNAL = "optuna.journal"
 #: Files that mark a directory as a study (so --overwrite never deletes anything else).
 STUDY_MARKERS = (SPEC_FILE, TUNER_FILE)
 #: A trial's checkpoint, inside Tune's ``checkpoint_NNNNNN/`` directories.

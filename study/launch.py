@@ -13,9 +13,9 @@ from typing import Any
 import optuna
 import ray
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import BasicVariantGenerator, Repeater, SearchAlgorithm, Searcher
-from ray.tune.search.optuna import OptunaSearch
 
 from core import storage
 from core.defaults import ASHA_REDUCTION_FACTOR
@@ -23,11 +23,13 @@ from core.errors import StudyError
 from core.layout import REPEAT_KEY, SPEC_FILE
 from core.splits import Splits
 from study import data as datasets
-from study import interrupt, preflight, registry
+from study import interrupt, preflight, registry, trackers
 from study.guard import StudyGuard
+from study.journal import JournalOptunaSearch, study_storage
 from study.plan import StudyPlan, resolve
 from study.space import FixedSpace
 from study.spec import StudySpec
+from study.tensorboard import StudyBoard, TrialDirname, run_names
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +114,8 @@ def new_tuner(plan: StudyPlan, trainable: Any, *, reuse_actors: bool = True,
             max_concurrent_trials=1 if spec.reproducible else spec.max_concurrent,
             time_budget_s=spec.time_budget,
             reuse_actors=reuse_actors,
-            trial_dirname_creator=trial_dirname),
-        run_config=run_config(spec, verbose))
+            trial_dirname_creator=trial_dirname(plan)),
+        run_config=run_config(plan, verbose))
 
 
 def grid_space(plan: StudyPlan) -> dict[str, Any]:
@@ -124,7 +126,8 @@ def grid_space(plan: StudyPlan) -> dict[str, Any]:
 
 
 def make_searcher(plan: StudyPlan) -> SearchAlgorithm | Searcher:
-    """OptunaSearch (TPE seeded with the report's best point, or random) over the space; a
+    """OptunaSearch (TPE seeded with the report's best point, or random) over the space, its
+    Optuna study named after the study and kept in the study's journal (study.journal); a
     preset's grid, each point once per seed (``__trial_index__`` as ``--repeats`` sets it)."""
     spec = plan.spec
     if plan.grid:
@@ -140,9 +143,10 @@ def make_searcher(plan: StudyPlan) -> SearchAlgorithm | Searcher:
         startup = max(3, min(10, spec.num_samples // 4))
         sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup)
         points = [dict(p) for p in plan.start_points] or None
-    searcher: Searcher = OptunaSearch(space=space, metric=plan.method.metric,
-                                      mode=plan.method.mode, sampler=sampler,
-                                      points_to_evaluate=points)
+    searcher: Searcher = JournalOptunaSearch(
+        space=space, metric=plan.method.metric, mode=plan.method.mode, sampler=sampler,
+        points_to_evaluate=points, study_name=spec.name,
+        storage=study_storage(spec.study_dir))
     if spec.repeats > 1:
         searcher = Repeater(searcher, repeat=spec.repeats, set_index=True)
     return searcher
@@ -172,17 +176,23 @@ def resources(spec: StudySpec) -> dict[str, float]:
     return {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
 
 
-def trial_dirname(trial: Any) -> str:
-    """Short trial directories (``train_vae_1a2b3c4d``); the config lives in params.json."""
-    return f"{trial.trainable_name}_{trial.trial_id}"
+def trial_dirname(plan: StudyPlan) -> TrialDirname:
+    """Tune's ``trial_dirname_creator``: trial directories, and so TensorBoard's runs, named
+    by their searched values (``train_vae_dense-l122-k3-lr0.0012_1a2b3c4d``); the whole
+    config lives in params.json."""
+    return TrialDirname(run_names(plan))
 
 
-def run_config(spec: StudySpec, verbose: int = 1) -> tune.RunConfig:
+def run_config(plan: StudyPlan, verbose: int = 1) -> tune.RunConfig:
+    """Where and how the study runs; Tune's JSON and CSV result files, and StudyBoard in
+    place of Tune's TensorBoard logger (``_quiet_logs`` keeps Tune from adding its own)."""
     from trainables.faults import NoRetryOnDivergence
 
+    spec = plan.spec
     guard = StudyGuard(spec.study_dir, resources(spec), spec.pending_timeout)
+    loggers = [JsonLoggerCallback(), CSVLoggerCallback(), StudyBoard.for_plan(plan)]
     return tune.RunConfig(
-        callbacks=[guard, NoRetryOnDivergence()],
+        callbacks=[guard, NoRetryOnDivergence(), *loggers, *trackers.callbacks(spec)],
         name=spec.name, storage_path=spec.storage,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         # Keep two: with one, every trial's final checkpoint forces an experiment-state
@@ -197,9 +207,11 @@ def _quiet_logs() -> None:
     # since the last snapshot; with checkpoint_every_s=0 that is every other epoch, which
     # is cheap locally: silence the warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # TensorBoard tags cannot hold "@": tensorboardX logs val_acc@5 as val_acc_5 and warns
-    # once per tag and trial. The mapping is documented in the README; keep the log clean.
-    logging.getLogger("tensorboardX.summary").setLevel(logging.ERROR)
+    # Tune adds its own TensorBoard logger (every result key as ray/tune/<key>) and prints
+    # "tensorboard --logdir <its staging directory>" unless its automatic loggers are off
+    # (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, Ray's documented switch): run_config names the
+    # JSON and CSV loggers and StudyBoard itself, and study.run prints the study's command.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     logging.getLogger("ray.tune.tune").addFilter(_no_tune_resume_advice)
 
 

@@ -82,10 +82,17 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true", help="replace the study --name")
     out.add_argument("--no-report", dest="report", action="store_false",
                      help="skip the analysis report at the end")
+    out.add_argument("--mlflow", metavar="URI",
+                     help="also log every trial to MLflow at this tracking URI, e.g. "
+                          "sqlite:///mlflow.db (the mlflow extra)")
+    out.add_argument("--wandb", metavar="PROJECT",
+                     help="also log every trial to this Weights & Biases project (the wandb "
+                          "extra)")
     return p
 
 
-#: Options ``--resume`` takes; everything else is the saved study's and cannot change.
+#: Options ``--resume`` takes; everything else is the saved study's and cannot change
+#: (``--mlflow`` and ``--wandb`` too: Tune restores the study's callbacks with its Tuner).
 RESUME_OPTIONS = {"name", "storage", "address", "report", "pending_timeout", "resume"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import re
 import time
@@ -24,6 +25,9 @@ from core.storage import resolve as resolve_storage
 MAX_NAME = 200
 #: Ways to choose the trials' configurations: TPE, random, or a preset's grid enumerated.
 SEARCHERS = ("optuna", "random", "grid")
+#: Experiment trackers (study.trackers): each a field, the extra that installs its package and
+#: that package's module.
+TRACKERS = ("mlflow", "wandb")
 #: Seeds must fit NumPy's seeding (0 .. 2**32 - 1), repeat offsets included.
 MAX_SEED = 2**31
 
@@ -126,7 +130,26 @@ class StudySpec:
         if len(self.name.encode()) > MAX_NAME:
             raise StudyError(f"--name is {len(self.name.encode())} bytes long; at most "
                              f"{MAX_NAME}")
+        self._check_trackers()
         return self
+
+    def _check_trackers(self) -> None:
+        """Each tracker given has its package, and MLflow takes the tracking URI (it refuses
+        its file store, and unknown schemes)."""
+        for name in TRACKERS:
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise StudyError(f"--{name} needs a value")
+            if value is not None and importlib.util.find_spec(name) is None:
+                raise StudyError(f'--{name} needs the {name} extra: pip install -e ".[{name}]"')
+        if self.mlflow is not None:
+            from mlflow import MlflowClient
+
+            try:
+                MlflowClient(tracking_uri=self.mlflow)
+            except Exception as err:  # MLflow's own reason, on one line
+                raise StudyError(f"--mlflow {self.mlflow}: {' '.join(str(err).split())}"
+                                 ) from None
 
     def _check_types(self) -> None:
         """Each field has its declared type (a YAML file can hold anything); ints are

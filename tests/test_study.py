@@ -71,27 +71,6 @@ def test_study_json_records_the_spec(study):
     assert spec["method"] == "vae_knn" and spec["fixed"] == {"latent_dim": 8, "k_max": 25}
 
 
-def test_tensorboard_has_curves_and_hparams(study):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    for trial in trial_dirs(study):
-        acc = EventAccumulator(str(trial))
-        acc.Reload()
-        scalars = acc.Tags()["scalars"]
-        assert "ray/tune/val_acc" in scalars and "ray/tune/train_loss" in scalars
-        assert len(acc.Scalars("ray/tune/val_acc")) == 3
-        content = acc.PluginTagToContent("hparams")
-        start = plugin_data_pb2.HParamsPluginData.FromString(
-            content["_hparams_/session_start_info"]).session_start_info
-        assert {"latent_dim", "lr", "arch", "n_neighbors"} <= set(start.hparams)
-        assert start.hparams["latent_dim"].number_value == 8
-        experiment = plugin_data_pb2.HParamsPluginData.FromString(
-            content["_hparams_/experiment"]).experiment
-        metrics = {m.name.tag for m in experiment.metric_infos}
-        assert "ray/tune/val_acc" in metrics and "ray/tune/test_acc" in metrics
-
-
 def test_repeats_run_every_configuration_with_each_seed(ray_local, tmp_path, capsys):
     rc = main(["vae_knn", "--num-samples", "2", "--repeats", "2", "--max-epochs", "2",
                "--storage", str(tmp_path), "--name", "rep", "--no-report"])
