@@ -5,9 +5,9 @@ One row per line of the report's table (``campaign.json`` in ``DIR``, written by
 
 - ``report``: the report's own figure (its source is in the CSV);
 - ``faithful``: the faithful study's configuration selected on validation among the row's
-  trials, its test figure as mean ± 95 % CI over seeds;
+  trials, its test figure as mean [95 % CI] over seeds (``analysis.intervals``);
 - ``searched``: the searched study's best configuration on validation, re-run once per
-  seed (the rerun study): mean ± 95 % CI;
+  seed (the rerun study): mean [95 % CI];
 - ``anchor``: a published figure, where one exists.
 
 The CSV keeps the numbers as the trials reported them and the ids of the trials behind each
@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import figures, summary, tables
+from analysis.intervals import MIN_N, mean_ci
 from analysis.results import Study, load
 from analysis.tables import CI, Table
 from core.cli import OneLineParser, command
@@ -57,7 +58,7 @@ class Written:
 
 def figure(study: Study | None, metric: str, where: dict[str, Any]) -> Figure:
     """The test ``metric`` of the configuration selected on validation among the study's
-    trials that match ``where`` (mean ± CI over its completed seeds)."""
+    trials that match ``where`` (mean and CI over its completed seeds)."""
     if study is None:
         return Figure()
     trials = study.trials
@@ -70,7 +71,7 @@ def figure(study: Study | None, metric: str, where: dict[str, Any]) -> Figure:
     if chosen.trial_id is None or metric not in trials:
         return Figure()
     values = trials.set_index("trial_id").loc[chosen.seeds, metric].astype(float)
-    mean, half, n = tables.mean_ci(values)
+    mean, half, n = mean_ci(values)
     return Figure(mean, half, n, tuple(chosen.seeds))
 
 
@@ -113,9 +114,9 @@ def comparison(folder: str | Path) -> Table:
     display = tables.display_frame(shown, params=["row", "metric", "protocol"])
     seeds = sorted({n for n in numeric["faithful seeds"] if n} |
                    {n for n in numeric["searched seeds"] if n})
-    note = (f"{manifest['title']}. Test figures selected on validation; mean ± 95 % CI over "
-            f"{'/'.join(map(str, seeds)) or 'no'} seeds (the CSV has the trial ids and "
-            "sources).")
+    note = (f"{manifest['title']}. Test figures selected on validation; mean [95 % CI] over "
+            f"{'/'.join(map(str, seeds)) or 'no'} seeds, no interval below {MIN_N} (the CSV "
+            "has the trial ids and sources).")
     return Table("comparison", f"{manifest['report']} — reproduced and searched", numeric,
                  display, note)
 

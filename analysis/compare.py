@@ -1,8 +1,9 @@
 """``python -m analysis.compare STUDY_DIR... [--out DIR]``: one row per study.
 
-Each row: method, dataset, trials (completed), the selected configuration's validation
-objective and its test accuracy / F1 / AUC (mean ± 95 % CI over seeds with ``--repeats``),
-and compute time — e.g. PCA vs Isomap vs AE vs VAE on one dataset, like report 004.
+Each row: method, dataset, trials (completed), the metric that selects (``metric``, ``mode``),
+the selected configuration's value of it and its test accuracy / F1 / AUC (mean and 95 % CI
+over seeds with ``--repeats``, :mod:`analysis.intervals`), and compute time — e.g. PCA vs
+Isomap vs AE vs VAE on one dataset, like report 004.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def row(study: Study) -> dict[str, object]:
     out: dict[str, object] = {
         "study": study.path.name, "method": study.method, "dataset": study.dataset,
         "trials": len(study.trials), "completed": counts["completed"],
-        "seeds": study.repeats, "objective": f"{study.metric} ({study.mode})",
+        "seeds": study.repeats, "metric": study.selection_metric, "mode": study.mode,
         "best trial": sel.trial_id or "–",
         "best val mean": sel.objective[0], f"best val {tables.CI}": sel.objective[1]}
     for m in COMPARED:
@@ -47,7 +48,8 @@ def compare(study_dirs: Sequence[str | Path]) -> Table:
         raise StudyError("no study directories given")
     numeric = pd.DataFrame([row(load(d)) for d in study_dirs])
     note = ("Each study's configuration selected on its validation objective; test metrics "
-            "of that configuration (mean ± 95 % CI over seeds when the study ran --repeats).")
+            "of that configuration (mean and 95 % CI over seeds when the study ran "
+            "--repeats).")
     return Table("compare", "Studies compared", numeric, tables.display_frame(numeric), note)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import figures, importance, latent, summary, tables
+from analysis import figures, importance, intervals, latent, summary, tables
 from analysis.document import Document, Report
 from analysis.results import Study, load
 from analysis.tables import Table
@@ -66,13 +66,19 @@ def write_report(study_dir: str | Path, out: str | Path | None = None,
 
 def _title(doc: Document, study: Study) -> None:
     doc.h(1, f"Study `{study.path.name}`: {study.method} on {study.dataset}")
+    by = study.selection_metric
     doc.p(f"Objective: **{study.metric}** ({study.mode}) on the validation split. Selection "
-          f"on validation: the best trial is the best final {study.metric} among trials that "
-          f"ran all {study.max_epochs} epochs"
+          f"on validation: the best trial is the best {by}"
+          + (f" (the {study.metric} of the epoch each trial tested)" if by != study.metric
+             else "")
+          + f" among trials that ran all {study.max_epochs} epochs"
           + (f"; with {study.repeats} seeds per configuration, the configuration with the best "
              "mean over its completed seeds" if study.repeats > 1 else "")
           + ". Test metrics are reported for it, never used to choose. "
-          "± is the 95 % t-interval over trials (or seeds).")
+          "Tables give means as mean [low, high]: the 95 % t-interval over trials (or "
+          "seeds), clipped to the metric's range ([0, 1] for accuracies and AUCs), and no "
+          f"interval below {intervals.MIN_N} values. The CSV files in tables/ have every "
+          "column.")
 
 
 def _summary(doc: Document, study: Study) -> None:
@@ -86,10 +92,28 @@ def _summary(doc: Document, study: Study) -> None:
                      + (f", preset {spec['preset']}" if spec.get("preset") else ""))
     if study.params:
         lines.append("searched: " + ", ".join(study.params))
+    if study.space:
+        lines.append("search space overridden by the study file: " + space_overrides(study.space))
     if study.constants:
         lines.append("fixed: " + ", ".join(f"{k}={tables.fmt_value(v)}"
                                            for k, v in sorted(study.constants.items())))
     doc.bullets(lines)
+
+
+def space_overrides(space: dict[str, object]) -> str:
+    """``lr in [1e-05, 0.1] (log), arch in {dense}``: the study file's ``space:`` section."""
+    parts = []
+    for name, dist in space.items():
+        if isinstance(dist, dict) and {"low", "high"} <= dist.keys():
+            text = f"{name} in [{tables.fmt_value(dist['low'])}, {tables.fmt_value(dist['high'])}]"
+            text += " (log)" if dist.get("log") else ""
+            text += f" step {tables.fmt_value(dist['step'])}" if dist.get("step") else ""
+        elif isinstance(dist, list):
+            text = f"{name} in {{{', '.join(tables.fmt_value(v) for v in dist)}}}"
+        else:
+            text = f"{name}: {dist}"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def _problems(doc: Document, study: Study) -> None:

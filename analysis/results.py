@@ -86,6 +86,13 @@ class Study:
         return int(self.spec.get("repeats") or 1)
 
     @property
+    def space(self) -> dict[str, Any]:
+        """The study file's search-space overrides (``space:``): a parameter's ``{low, high[,
+        log][, step]}`` or its list of choices; empty for studies that had none (or predate
+        them)."""
+        return dict(self.spec.get("space") or {})
+
+    @property
     def maximize(self) -> bool:
         return self.mode == "max"
 

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.intervals import mean_ci
 from analysis.results import STATUSES, TEST_METRICS, Study, config_key, same_configuration
-from analysis.tables import fmt_mean_ci, fmt_number, fmt_value, mean_ci
+from analysis.tables import fmt_mean_ci, fmt_number, fmt_value
 
 #: Trials with failures the summary names one by one (the report's table lists them all).
 FAILURE_LINES = 5
@@ -20,7 +21,8 @@ REASON_CHARS = 160
 
 @dataclass
 class Selection:
-    """The configuration chosen on validation, and the test metrics it reports."""
+    """The configuration chosen on validation: its selection metric (``objective``) and the
+    test metrics it reports, each as (mean, CI half-width, n) over its completed seeds."""
 
     trial_id: str | None
     config: dict[str, Any] = field(default_factory=dict)
@@ -82,7 +84,7 @@ def wall_seconds(study: Study) -> float:
 
 def selection(study: Study) -> Selection:
     """Best by validation among completed trials; with repeats, over the best configuration's
-    completed seeds (mean ± 95 % CI)."""
+    completed seeds."""
     best = study.best_trial()
     if best is None:
         return Selection(None)
@@ -92,7 +94,7 @@ def selection(study: Study) -> Selection:
     if study.repeats > 1:
         key = config_key(study)
         rows = same_configuration(study.completed(), key, [best[col] for col in key])
-    objective = mean_ci(rows[study.metric].astype(float))
+    objective = mean_ci(rows[study.selection_metric].astype(float))
     test = {m: mean_ci(rows[m].astype(float)) for m in TEST_METRICS
             if m in rows and rows[m].notna().any()}
     return Selection(trial_id, config, objective, test, list(rows["trial_id"]))
@@ -113,13 +115,14 @@ def lines(study: Study) -> list[str]:
         return out
     config = ", ".join(f"{k}={fmt_value(v)}" for k, v in sel.config.items())
     mean, half, n = sel.objective
+    by = study.selection_metric
     if study.repeats > 1:
-        out.append(f"best configuration (mean {study.metric} over {n} seed(s)): {config}")
-        out.append(f"best {study.metric}: {fmt_mean_ci(mean, half)}; trials "
-                   + " ".join(sel.seeds))
+        out.append(f"best configuration (mean {by} over {n} seed(s)): {config}")
+        out.append(f"best {by}: {fmt_mean_ci(mean, half, by)}; trials " + " ".join(sel.seeds))
     else:
-        out.append(f"best trial: {sel.trial_id} ({study.metric} {fmt_number(mean)}): {config}")
+        out.append(f"best trial: {sel.trial_id} ({by} {fmt_number(mean)}): {config}")
     if sel.test:
         out.append("its test metrics: " + ", ".join(
-            f"{m.removeprefix('test_')} {fmt_mean_ci(v[0], v[1])}" for m, v in sel.test.items()))
+            f"{m.removeprefix('test_')} {fmt_mean_ci(v[0], v[1], m)}"
+            for m, v in sel.test.items()))
     return out

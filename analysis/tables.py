@@ -1,22 +1,24 @@
 """Tables of a study: leaderboard, configurations over seeds, marginal effects, grids, classes.
 
-Every table is a :class:`Table`: a numeric frame (what CSV files get, values exactly as the
-trials reported them) and a display frame (mean ± 95 % CI strings, what Markdown and LaTeX
-get). A "level" of a hyperparameter is one of its values when it has at most
-:data:`MAX_LEVELS` of them, else a quantile bin labelled by the smallest and largest value
-seen in it.
+Every table is a :class:`Table`: a numeric frame (what CSV files get: every column, values
+exactly as the trials reported them) and a display frame (what Markdown and LaTeX get: the
+columns a reader compares first, means with their interval from :mod:`analysis.intervals`
+as ``mean [low, high]``). A "level" of a hyperparameter is one of its values when it has at
+most :data:`MAX_LEVELS` of them, else a quantile bin labelled by the smallest and largest
+value seen in it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis.intervals import interval, mean_ci, value_range
 from analysis.results import TEST_METRICS, Study, config_key
 from core.errors import StudyError
 from core.storage import unwritable
@@ -25,6 +27,8 @@ MAX_LEVELS = 6
 BINS = 4
 FORMATS = ("md", "csv", "tex")
 CI = "ci95"
+#: Test metrics the Markdown tables show (the CSV files have all of them).
+SHOWN_TESTS = ("test_acc", "test_auc")
 #: Level of a conditional hyperparameter in trials that did not sample it.
 UNSET = "(unset)"
 
@@ -42,20 +46,6 @@ class Table:
 
 
 # ---------------------------------------------------------------- statistics
-
-
-def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, int]:
-    """Mean, half-width of the t-interval, and n of the finite values (half-width NaN if n<2)."""
-    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    n = len(x)
-    if n == 0:
-        return math.nan, math.nan, 0
-    if n == 1:
-        return float(x[0]), math.nan, 1
-    from scipy import stats
-
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
-    return float(x.mean()), float(half), n
 
 
 def summarise(frame: pd.DataFrame, column: str, *, best: bool = False, maximize: bool = True,
@@ -107,29 +97,38 @@ def levels(values: pd.Series) -> pd.Series:
 
 
 def leaderboard(study: Study, top: int = 10) -> Table:
-    """Top trials by final objective, completed ones first (the only ones selectable)."""
-    t = study.trials.copy()
-    t["_done"] = t["status"] == "completed"
-    t = t[t[study.metric].notna()] if study.metric in t else t.iloc[:0]
-    t = t.sort_values(["_done", study.metric], ascending=[False, not study.maximize],
+    """Top trials, ranked as the selection ranks them: completed trials by
+    :attr:`~analysis.results.Study.selection_metric`, then the others by their last
+    objective."""
+    sel, m = study.selection_metric, study.metric
+    t = study.trials[study.trials[m].notna()] if m in study.trials else study.trials.iloc[:0]
+    done = t["status"] == "completed"
+    t = t.assign(_done=done, _by=t[sel].where(done, t[m]))
+    t = t.sort_values(["_done", "_by"], ascending=[False, not study.maximize],
                       kind="stable").head(top)
-    cols = ["trial_id", *(["repeat"] if "repeat" in t else []), "status", "epochs",
-            *study.params, study.metric, *[m for m in ("test_acc", "test_f1", "test_auc")
-                                           if m in t], "compute_s"]
-    numeric = t[cols].reset_index(drop=True)
+    tests = [x for x in TEST_METRICS if x in t]
+    ids = ["trial_id", *(["repeat"] if "repeat" in t else [])]
+    objective = _unique([sel, m])
+    numeric = t[[*ids, "status", "epochs", *study.params, *objective, *tests,
+                 "compute_s"]].reset_index(drop=True)
     numeric.insert(0, "rank", range(1, len(numeric) + 1))
-    note = (f"Ranked by the final {study.metric} ({study.mode}); trials that ran all "
-            f"{study.max_epochs} epochs first, then those stopped early (their value is from "
-            "their last epoch). Test metrics exist only for completed trials.")
+    shown = ["rank", *ids, sel, *[x for x in SHOWN_TESTS if x in tests], *study.params,
+             *(["status"] if (numeric["status"] != "completed").any() else []),
+             *objective[1:]]
+    note = (f"Ranked by {sel} among the trials that ran all {study.max_epochs} epochs, then "
+            f"the others by their last {m}; only completed trials have test metrics.")
     return Table("leaderboard", f"Leaderboard (top {len(numeric)} trials)", numeric,
-                 display_frame(numeric, study.params), note)
+                 display_frame(numeric[shown], study.params), note)
 
 
 def configurations(study: Study, top: int = 10) -> Table:
-    """Configurations over seeds (``--repeats``): mean ± 95 % CI of objective and test metrics
-    over the completed seeds, best mean first."""
+    """Configurations over seeds (``--repeats``): mean and interval of the objective and the
+    test metrics over the completed seeds, best mean of the selection metric first."""
     key = config_key(study)
+    sel = study.selection_metric
+    objective = _unique([sel, study.metric])
     done = study.completed()
+    tests = _test_metrics(study)
     rows = []
     for values, group in study.trials.groupby(key, dropna=False, sort=False):
         values = values if isinstance(values, tuple) else (values,)
@@ -137,49 +136,54 @@ def configurations(study: Study, top: int = 10) -> Table:
         row = dict(zip(key, values))
         row["seeds"] = len(group)
         row["completed"] = len(g_done)
-        row.update(summarise(g_done, study.metric, best=False))
-        for m in _test_metrics(study):
+        for m in [*objective, *tests]:
             row.update(summarise(g_done, m))
         row["trials"] = " ".join(group["trial_id"])
         rows.append(row)
     numeric = pd.DataFrame(rows)
-    numeric = numeric.sort_values(f"{study.metric} mean", ascending=not study.maximize,
+    numeric = numeric.sort_values(f"{sel} mean", ascending=not study.maximize,
                                   na_position="last", kind="stable").head(top)
     numeric = numeric.reset_index(drop=True)
     numeric.insert(0, "rank", range(1, len(numeric) + 1))
-    note = (f"Each configuration ran with {study.repeats} seeds; mean ± 95 % t-interval over "
-            "the seeds that completed all epochs.")
+    shown = ["rank", *_mean_ci([sel, *[m for m in SHOWN_TESTS if m in tests]]), *key,
+             *_counts(numeric, "seeds")]
+    note = (f"Each configuration ran with {study.repeats} seeds; means over the seeds that "
+            "completed all epochs.")
     return Table("configurations", f"Configurations over seeds (top {len(numeric)})", numeric,
-                 display_frame(_drop_n(numeric), study.params), note)
+                 display_frame(numeric[shown], study.params), note)
 
 
 def marginal(study: Study, param: str) -> Table:
-    """Effect of one hyperparameter: per level, best and mean ± CI of the final objective over
-    all trials, and mean ± CI of the test metrics over the completed trials."""
-    t = study.trials[study.trials[study.metric].notna()].copy()
+    """Effect of one hyperparameter: per level, best and mean of the final objective over all
+    trials, and mean of the test metrics over the completed trials (with intervals)."""
+    m = study.metric
+    t = study.trials[study.trials[m].notna()].copy()
     t["_level"] = levels(t[param])
     done_ids = set(study.completed()["trial_id"])
+    tests = _test_metrics(study)
     rows = []
     for level, group in t.groupby("_level", observed=True, sort=True):
         done = group[group["trial_id"].isin(done_ids)]
         row: dict[str, object] = {param: level, "trials": len(group), "completed": len(done)}
-        row.update(summarise(group, study.metric, best=True, maximize=study.maximize))
-        for m in _test_metrics(study):
-            row.update(summarise(done, m))
+        row.update(summarise(group, m, best=True, maximize=study.maximize))
+        for test in tests:
+            row.update(summarise(done, test))
         rows.append(row)
     numeric = pd.DataFrame(rows)
-    note = (f"{study.metric}: last reported value of every trial (ASHA-stopped ones at their "
-            "stopping epoch); test metrics: completed trials only. ± is the 95 % t-interval.")
+    shown = [param, *_counts(numeric, "trials"), f"{m} best",
+             *_mean_ci([m, *[x for x in SHOWN_TESTS if x in tests]])]
+    note = (f"{m}: last reported value of every trial (ASHA-stopped ones at their stopping "
+            "epoch); test metrics: completed trials only.")
     return Table(f"marginal_{_slug(param)}", f"Effect of {param}", numeric,
-                 display_frame(_drop_n(numeric), study.params), note)
+                 display_frame(numeric[shown], study.params), note)
 
 
 def k_grid(study: Study, row: str = "latent_dim") -> Table | None:
     """Report 004's ``latent_dim × n_neighbors`` grid from the ``{metric}@k`` columns.
 
     Every trial contributes its last reported ``{metric}@k`` to the cell (its latent_dim
-    level, k); cells give the best and the mean ± CI over trials. With a searched ``arch``
-    the rows are (arch, latent_dim).
+    level, k); cells give the best and the mean over those trials (intervals in the CSV). With
+    a searched ``arch`` the rows are (arch, latent_dim).
     """
     prefix = f"{study.metric}@"
     kcols = sorted((c for c in study.trials.columns if c.startswith(prefix)),
@@ -197,18 +201,16 @@ def k_grid(study: Study, row: str = "latent_dim") -> Table | None:
         values = values if isinstance(values, tuple) else (values,)
         for col in kcols:
             rec: dict[str, object] = dict(zip(rows, values))
+            rec["trials"] = len(group)
             rec["k"] = int(col[len(prefix):])
             rec.update(summarise(group, col, best=True, maximize=study.maximize,
                                  prefix=study.metric))
             records.append(rec)
     numeric = pd.DataFrame(records)
-    best_col, mean_col, ci_col = (f"{study.metric} best", f"{study.metric} mean",
-                                  f"{study.metric} {CI}")
-    numeric["cell"] = [_cell(b, m, c, n) for b, m, c, n in zip(
-        numeric[best_col], numeric[mean_col], numeric[ci_col], numeric[f"{study.metric} n"])]
-    display = _pivot(numeric, rows, "k", "k=")
-    note = (f"Cell: best / mean ± 95 % CI (n trials) of {prefix}k, the validation accuracy of a "
-            f"k-NN with k neighbours on the same latent codes, from each trial's last epoch.")
+    numeric["cell"] = _cells(numeric, study.metric, counts=False)
+    display = _pivot(numeric, [*rows, "trials"], "k", "k=")
+    note = (f"Cell: best / mean of {prefix}k over the row's trials, the validation accuracy of "
+            "a k-NN with k neighbours on the same latent codes, from each trial's last epoch.")
     return Table(f"grid_{_slug(row)}_k", f"{row} × k ({prefix}k)",
                  numeric.drop(columns="cell"), display, note)
 
@@ -225,11 +227,9 @@ def pair_grid(study: Study, a: str, b: str) -> Table | None:
         rec.update(summarise(group, study.metric, best=True, maximize=study.maximize))
         records.append(rec)
     numeric = pd.DataFrame(records)
-    m = study.metric
-    numeric["cell"] = [_cell(*v) for v in zip(numeric[f"{m} best"], numeric[f"{m} mean"],
-                                               numeric[f"{m} {CI}"], numeric[f"{m} n"])]
+    numeric["cell"] = _cells(numeric, study.metric)
     display = _pivot(numeric, [a], b, f"{b}=", list(t["_b"].cat.categories))
-    note = f"Cell: best / mean ± 95 % CI (n trials) of the final {m}."
+    note = f"Cell: best / mean (n trials) of the final {study.metric}."
     return Table(f"grid_{_slug(a)}_{_slug(b)}", f"{a} × {b}", numeric.drop(columns="cell"),
                  display, note)
 
@@ -289,24 +289,34 @@ def fmt_number(v: object, digits: int = 4) -> str:
     return fmt_value(v)
 
 
-def fmt_mean_ci(mean: float, half: float) -> str:
+def fmt_mean_ci(mean: float, half: float, metric: str) -> str:
+    """``mean [low, high]``: the interval clipped to ``metric``'s range; the mean alone where
+    there is no interval, ``–`` without a mean."""
     if not np.isfinite(mean):
         return "–"
-    return fmt_number(mean) if not np.isfinite(half) else f"{mean:.4f} ± {half:.4f}"
+    low, high = interval(mean, half, metric)
+    if not np.isfinite(low):
+        return fmt_number(mean)
+    return f"{fmt_number(mean)} [{fmt_number(low)}, {fmt_number(high)}]"
 
 
 def display_frame(numeric: pd.DataFrame, params: Sequence[str] = ()) -> pd.DataFrame:
-    """Strings for Markdown / LaTeX: ``X mean`` + ``X ci95`` become one ``X (mean ± CI)``;
-    hyperparameter columns (``params``) get 3 significant digits, metrics 4 decimals."""
+    """Strings for Markdown / LaTeX: ``X mean`` + ``X ci95`` become one ``X mean [95 % CI]``
+    column (``X mean`` where no row has an interval), clipped to the range of metric X, or,
+    where X names no metric, of the row's ``metric``; hyperparameter columns (``params``) get
+    3 significant digits, metrics 4 decimals."""
     out: dict[str, list[str]] = {}
     cols = list(numeric.columns)
+    rows = (numeric["metric"].astype(str) if "metric" in numeric
+            else pd.Series("", index=numeric.index))
     for col in cols:
         if isinstance(col, str) and col.endswith(f" {CI}") and col[:-len(CI)] + "mean" in cols:
             continue
         if isinstance(col, str) and col.endswith(" mean") and f"{col[:-5]} {CI}" in cols:
-            half = numeric[f"{col[:-5]} {CI}"]
-            out[f"{col[:-5]} (mean ± CI)"] = [fmt_mean_ci(m, h)
-                                              for m, h in zip(numeric[col], half)]
+            name, half = col[:-5], numeric[f"{col[:-5]} {CI}"]
+            header = f"{name} mean [95 % CI]" if half.notna().any() else f"{name} mean"
+            out[header] = [fmt_mean_ci(m, h, name if value_range(name) else row)
+                           for m, h, row in zip(numeric[col], half, rows)]
         elif col in ("trials", "seeds", "completed", "epochs", "rank", "support"):
             out[str(col)] = [fmt_number(v) for v in numeric[col]]
         elif col == "compute_s":
@@ -373,12 +383,6 @@ def _test_metrics(study: Study) -> list[str]:
     return [m for m in TEST_METRICS if m in study.trials and study.trials[m].notna().any()]
 
 
-def _drop_n(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop the ``X n`` columns (kept for CSV; the trials / completed columns count them)."""
-    return frame.drop(columns=[c for c in frame.columns if isinstance(c, str)
-                               and c.endswith(" n")])
-
-
 def _pivot(numeric: pd.DataFrame, index: list[str], column: str, prefix: str,
            order: Sequence[object] | None = None) -> pd.DataFrame:
     """``cell`` values as rows × columns, in the order the levels appear in ``numeric``."""
@@ -392,10 +396,23 @@ def _pivot(numeric: pd.DataFrame, index: list[str], column: str, prefix: str,
     return wide.reset_index().fillna("–")
 
 
-def _cell(best: float, mean: float, half: float, n: int) -> str:
-    if not n:
-        return "–"
-    return f"{fmt_number(best)} / {fmt_mean_ci(mean, half)} ({int(n)})"
+def _cells(numeric: pd.DataFrame, metric: str, counts: bool = True) -> list[str]:
+    """A grid's cells: ``best / mean`` of ``metric`` (`` (n)`` trials with ``counts``), ``–``
+    where no trial fell."""
+    return [f"{fmt_number(best)} / {fmt_number(mean)}" + (f" ({int(n)})" if counts else "")
+            if n else "–"
+            for best, mean, n in zip(numeric[f"{metric} best"], numeric[f"{metric} mean"],
+                                     numeric[f"{metric} n"])]
+
+
+def _mean_ci(metrics: Sequence[str]) -> list[str]:
+    """The ``X mean`` and ``X ci95`` columns of each metric (one display column each)."""
+    return [col for m in metrics for col in (f"{m} mean", f"{m} {CI}")]
+
+
+def _counts(numeric: pd.DataFrame, total: str) -> list[str]:
+    """``total`` (trials or seeds), and ``completed`` where some did not complete."""
+    return [total, *(["completed"] if (numeric["completed"] != numeric[total]).any() else [])]
 
 
 def _slug(name: str) -> str:

@@ -80,8 +80,9 @@ def label(value) -> str:
 
 
 def t_interval(values: list[float]) -> float:
+    """The 95 % t-interval's half-width; none below three values (analysis.intervals)."""
     x = np.asarray(values, dtype=float)
-    if len(x) < 2:
+    if len(x) < 3:
         return math.nan
     return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
 
@@ -215,7 +216,7 @@ def test_confusion_matrix_and_class_report_match_predictions(plain):
 
     files = trial_files(plain)
     done = {t: f for t, f in files.items() if "test_acc" in f["last"]}
-    best = max(done, key=lambda t: done[t]["last"]["val_acc"])  # selection on validation
+    best = max(done, key=lambda t: done[t]["last"]["selected_val_acc"])  # on validation
     assert f"best trial: {best}" in (plain / "report" / "report.md").read_text()
     npz = np.load(done[best]["dir"] / "predictions.npz")
     cm = read_csv(plain / "report" / "tables" / "confusion.csv").set_index(
@@ -267,7 +268,7 @@ def test_repeats_are_grouped_into_configurations_with_seed_ci(rep):
         ids = row["trials"].split()
         vals = [files[t]["last"]["val_acc"] for t in ids]
         assert same(row["val_acc mean"], float(np.mean(vals)))
-        assert same(row["val_acc ci95"], t_interval(vals))
+        assert math.isnan(row["val_acc ci95"])  # two seeds: no interval
         accs = [files[t]["last"]["test_acc"] for t in ids]
         assert same(row["test_acc mean"], float(np.mean(accs)))
         configs_of = {json.dumps({k: v for k, v in files[t]["config"].items()
@@ -318,10 +319,11 @@ def test_compare_gives_one_row_per_study(plain, rep, tmp_path, capsys):
     assert list(table.numeric["study"]) == ["plain", "rep"]
     files = trial_files(plain)
     done = {t: f for t, f in files.items() if "test_acc" in f["last"]}
-    best = max(done, key=lambda t: done[t]["last"]["val_acc"])
+    best = max(done, key=lambda t: done[t]["last"]["selected_val_acc"])
     first = table.numeric.iloc[0]
     assert first["best trial"] == best
-    assert first["best val mean"] == done[best]["last"]["val_acc"]
+    assert first["metric"] == "selected_val_acc"
+    assert first["best val mean"] == done[best]["last"]["selected_val_acc"]
     assert first["test_f1 mean"] == done[best]["last"]["test_f1"]
     assert first["trials"] == 4
     assert table.numeric.iloc[1]["seeds"] == 2
@@ -355,13 +357,6 @@ def test_compare_cli_not_a_study_is_exit_2(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- small units
-
-
-def test_mean_ci_is_the_t_interval():
-    mean, half, n = tables.mean_ci([0.9, 0.8, 0.95, float("nan")])
-    assert n == 3 and mean == pytest.approx(np.mean([0.9, 0.8, 0.95]))
-    assert half == pytest.approx(t_interval([0.9, 0.8, 0.95]))
-    assert math.isnan(tables.mean_ci([0.5])[1])
 
 
 def test_levels_bin_continuous_values_and_keep_few_levels():
