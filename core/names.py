@@ -11,3 +11,18 @@ BACKBONES: tuple[str, ...] = ("vgg16", "resnet50", "resnet18")
 #: ``select_epoch``: the reported model is the epoch with the best validation objective
 #: (its weights restored before the test) or simply the last one.
 SELECT_EPOCHS: tuple[str, ...] = ("best", "last")
+#: k-NN options (``trainables.neighbors``), the reports' first: ``knn_metric`` (cosine:
+#: L2-normalised codes), ``knn_weights`` (distance: 1/d votes) and ``knn_scale``
+#: (standardize: per-dimension z-scores fitted on the reference codes).
+KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
+KNN_WEIGHTS: tuple[str, ...] = ("uniform", "distance")
+KNN_SCALES: tuple[str, ...] = ("none", "standardize")
+#: ResNet-18 stems (``trainables.convnets.resnet18``): torchvision's 7×7 stride-2 conv +
+#: max-pool (report 004's), or MedMNIST v2's ResNet (28): 3×3 stride-1 conv, no pool.
+RESNET_STEMS: tuple[str, ...] = ("imagenet", "small")
+#: The classifier's training options (``trainables.classify`` says what each does), the
+#: reports' first: ``lr_schedule``, ``class_weight``, ``sampler``, ``normalize``.
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "onecycle")
+CLASS_WEIGHTS: tuple[str, ...] = ("none", "balanced")
+SAMPLERS: tuple[str, ...] = ("uniform", "balanced")
+NORMALIZATIONS: tuple[str, ...] = ("none", "dataset")

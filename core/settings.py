@@ -5,7 +5,9 @@ torch-free search-space module, next to ``space``), like scikit-learn's estimato
 parameters. Fields without a default must be in the config (sampled values, the budget); a
 field with a default is a constant the trial reads besides them (the module's ``DEFAULTS``,
 fixable with ``--set``), except a default of None, which marks a parameter only some
-branches of the space sample. ``Annotated[str, OneOf(names)]`` restricts a string to names.
+branches of the space sample, and a :func:`searched` one: a sampled parameter whose default
+is what a config without it gets (a preset's point, a direct caller), never a constant over
+the sampled value. ``Annotated[str, OneOf(names)]`` restricts a string to names.
 
 >>> from dataclasses import dataclass
 >>> @dataclass(frozen=True, kw_only=True)
@@ -63,14 +65,21 @@ class Settings:
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        """The constants: fields whose default is not None (a search space's ``DEFAULTS``)."""
+        """The constants: fields whose default is not None nor :func:`searched` (a search
+        space's ``DEFAULTS``)."""
         return {f.metadata.get("key", f.name): f.default for f in dataclasses.fields(cls)
-                if f.default is not dataclasses.MISSING and f.default is not None}
+                if f.default is not dataclasses.MISSING and f.default is not None
+                and not f.metadata.get("searched")}
 
     def require(self, name: str, when: str) -> None:
         """ValueError unless the parameter ``name``, None by default, was given ``when``."""
         if getattr(self, name) is None:
             raise ValueError(f"{type(self).__name__}: {name} is needed {when}")
+
+
+def searched(default: Any) -> Any:
+    """A field the space samples, ``default`` where a config lacks it (not in ``defaults``)."""
+    return dataclasses.field(default=default, metadata={"searched": True})
 
 
 def _cast(value: Any, hint: Any, name: str) -> Any:

@@ -9,7 +9,14 @@ import optuna
 
 from core.names import INIT_SCHEMES
 from core.settings import OneOf
-from search_spaces.common import MAX_NEIGHBORS, Init, KnnSettings, Preset
+from search_spaces.common import (
+    MAX_NEIGHBORS,
+    REPORT_KNN,
+    Init,
+    KnnSettings,
+    Preset,
+    knn_space,
+)
 
 ARCHS = ("dense", "conv")
 
@@ -32,13 +39,14 @@ DEFAULTS: dict[str, Any] = AutoencoderKnnSettings.defaults()
 
 #: The k of report 004's AE and VAE tables.
 TABLE_K = [5, 10, 15, 25, 35, 50]
-#: Report 004's training of its autoencoders (the report prints no epoch count: 20 here).
-REPORT_TRAINING = {"lr": 1e-3, "init": "default", "batch_size": 128}
+#: Report 004's training of its autoencoders (the report prints no epoch count: 20 here)
+#: and its k-NN.
+REPORT_TRAINING = {"lr": 1e-3, "init": "default", "batch_size": 128, **REPORT_KNN}
 REPORT_EPOCHS = {"max_epochs": 20}
 
 
 def space(trial: optuna.Trial) -> None:
-    """Architecture, latent size, neighbours and optimiser knobs."""
+    """Architecture, latent size, neighbours, k-NN options and optimiser knobs."""
     autoencoder_knn_space(trial, variational=False)
 
 
@@ -53,6 +61,7 @@ def autoencoder_knn_space(trial: optuna.Trial, *, variational: bool) -> None:
     if variational:
         trial.suggest_float("beta", 0.1, 4.0, log=True)
     trial.suggest_categorical("batch_size", [32, 64, 128, 256])
+    knn_space(trial)
 
 
 PRESETS = {"report004": Preset(

@@ -9,7 +9,13 @@ import optuna
 
 from core.names import CNN_ARCHS
 from core.settings import OneOf
-from search_spaces.common import OPTIMIZERS, ClassifierSettings, Preset
+from search_spaces.common import (
+    OPTIMIZERS,
+    REPORT_CLASSIFIER,
+    ClassifierSettings,
+    Preset,
+    classifier_space,
+)
 
 #: How ``cnn`` splits and augments (``protocol``): ``honest`` splits first and augments the
 #: training images online; ``leaky`` is report 003's own: every image plus 4 augmented
@@ -44,7 +50,8 @@ SPLIT_RATIOS = [0.1, 0.3, 0.5]
 
 
 def space(trial: optuna.Trial) -> None:
-    """Architecture, dropout, init, split ratio, optimiser, batch size, augmentation.
+    """Architecture, dropout, init, split ratio, optimiser, batch size, augmentation, then
+    the classifier's training options (:func:`~search_spaces.common.classifier_space`).
 
     The all-zeros / all-ones inits stay at chance (report 003), so only the ``report003``
     preset spends trials on them.
@@ -54,14 +61,17 @@ def space(trial: optuna.Trial) -> None:
     trial.suggest_categorical("init", ["default", "glorot_uniform", "he_normal"])
     trial.suggest_categorical("split_ratio", SPLIT_RATIOS)
     trial.suggest_float("lr", 1e-4, 0.1, log=True)
-    if trial.suggest_categorical("optimizer", list(OPTIMIZERS)) == "sgd":
+    optimizer = trial.suggest_categorical("optimizer", list(OPTIMIZERS))
+    if optimizer == "sgd":
         trial.suggest_float("momentum", 0.5, 0.99)
     trial.suggest_categorical("batch_size", [16, 32, 64, 128])
     trial.suggest_categorical("augment", ["none", "flip_crop", "affine"])
+    classifier_space(trial, optimizer)
 
 
 #: Report 002's SGD: lr 1e-3, momentum 0.9, PyTorch's default init.
-REPORT002_SGD = {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "init": "default"}
+REPORT002_SGD = {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "init": "default",
+                 **REPORT_CLASSIFIER}
 #: Report 002's CIFAR-10 CNN without dropout.
 REPORT002_CIFAR = {"arch": "cifar_cnn", "dropout": 0.0, **REPORT002_SGD, "batch_size": 4,
                    "augment": "flip_crop"}
@@ -71,7 +81,7 @@ REPORT002_MNIST = {"arch": "mnist_cnn", "dropout": 0.5, **REPORT002_SGD, "batch_
 #: Report 003's proposed net at its best split (0.1), Glorot uniform init (bias 0.01).
 REPORT003 = {"arch": "ad_proposed", "split_ratio": 0.1, "dropout": 0.0,
              "init": "glorot_uniform", "optimizer": "adam", "lr": 1e-3, "batch_size": 64,
-             "augment": "affine"}
+             "augment": "affine", **REPORT_CLASSIFIER}
 
 #: Report 003's experiments: the split ratios, dropout, the test nets and the chance inits.
 REPORT003_GRID = [{**REPORT003, "split_ratio": SPLIT_RATIOS},

@@ -14,12 +14,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from core.names import INIT_SCHEMES
-from core.settings import OneOf, Settings
+import optuna
+
+from core.names import (
+    CLASS_WEIGHTS,
+    INIT_SCHEMES,
+    KNN_METRICS,
+    KNN_SCALES,
+    KNN_WEIGHTS,
+    LR_SCHEDULES,
+    NORMALIZATIONS,
+    SAMPLERS,
+)
+from core.settings import OneOf, Settings, searched
 
 #: A weight initialisation (``trainables.nets.init_weights``).
 Init = Annotated[str, OneOf(INIT_SCHEMES)]
-OPTIMIZERS = ("sgd", "adam")
+#: ``trainables.classify.make_optimizer``: adamw decays the weights decoupled from the gradient.
+OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 @dataclass(frozen=True)
@@ -75,27 +87,83 @@ MAX_NEIGHBORS = 100
 REPORT_K = (5, 10, 15, 25, 31, 35, 45, 50, 51, 85, 97)
 
 
+#: The k-NN options a space samples (``trainables.neighbors``) and their choices.
+KNN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "knn_metric": KNN_METRICS, "knn_weights": KNN_WEIGHTS, "knn_scale": KNN_SCALES}
+#: Report 004's k-NN: euclidean, uniform votes, codes as they are (each option's first).
+REPORT_KNN: dict[str, str] = {name: names[0] for name, names in KNN_OPTIONS.items()}
+
+
 @dataclass(frozen=True, kw_only=True)
 class KnnSettings(Settings):
-    """Latent codes scored by k-NN (``trainables.knn``): the objective's k and the largest
-    k of the report's grid (``val_acc@k``)."""
+    """Latent codes scored by k-NN (``trainables.knn``): the objective's k, the k-NN
+    options (report 004's where a config has none) and the largest k of the report's grid
+    (``val_acc@k``)."""
 
     n_neighbors: int
+    knn_metric: Annotated[str, OneOf(KNN_METRICS)] = searched(REPORT_KNN["knn_metric"])
+    knn_weights: Annotated[str, OneOf(KNN_WEIGHTS)] = searched(REPORT_KNN["knn_weights"])
+    knn_scale: Annotated[str, OneOf(KNN_SCALES)] = searched(REPORT_KNN["knn_scale"])
     k_max: int = MAX_NEIGHBORS
+
+
+def knn_space(trial: optuna.Trial, options: Sequence[str] = tuple(KNN_OPTIONS)) -> None:
+    """The k-NN ``options``, each a categorical parameter of its choices."""
+    for name in options:
+        trial.suggest_categorical(name, list(KNN_OPTIONS[name]))
+
+
+#: The classifier's categorical training options (``core.names``) and their choices.
+CLASSIFIER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "lr_schedule": LR_SCHEDULES, "class_weight": CLASS_WEIGHTS, "sampler": SAMPLERS,
+    "normalize": NORMALIZATIONS}
+#: The reports' classifier training: a constant rate, plain cross-entropy, uniform batches,
+#: images in [0, 1] (each option's first choice).
+REPORT_CLASSIFIER: dict[str, Any] = {
+    **{name: names[0] for name, names in CLASSIFIER_OPTIONS.items()}, "label_smoothing": 0.0}
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClassifierSettings(Settings):
-    """The one classifier task (``trainables.classify``): init, optimiser and its training."""
+    """The one classifier task (``trainables.classify``): init, optimiser and its training;
+    the options :func:`classifier_space` samples are the reports' where a config has none."""
 
     init: Init
     optimizer: Annotated[str, OneOf(OPTIMIZERS)]
     lr: float
     momentum: float | None = None
-    weight_decay: float = 0.0
+    #: L2 penalty (sgd, adam) or decoupled decay (adamw).
+    weight_decay: float = searched(0.0)
     batch_size: int
     augment: str
+    lr_schedule: Annotated[str, OneOf(LR_SCHEDULES)] = searched(
+        REPORT_CLASSIFIER["lr_schedule"])
+    #: Epochs of linear warm-up before the cosine schedule (``lr_schedule=cosine`` only).
+    warmup_epochs: int = searched(0)
+    #: Label smoothing of the training loss (validation stays plain cross-entropy).
+    label_smoothing: float = searched(REPORT_CLASSIFIER["label_smoothing"])
+    class_weight: Annotated[str, OneOf(CLASS_WEIGHTS)] = searched(
+        REPORT_CLASSIFIER["class_weight"])
+    sampler: Annotated[str, OneOf(SAMPLERS)] = searched(REPORT_CLASSIFIER["sampler"])
+    normalize: Annotated[str, OneOf(NORMALIZATIONS)] = searched(REPORT_CLASSIFIER["normalize"])
+    #: The loop's epochs, which a learning-rate schedule spans.
+    max_epochs: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer == "sgd":
             self.require("momentum", "with optimizer=sgd")
+        if self.lr_schedule != "constant":
+            self.require("max_epochs", f"with lr_schedule={self.lr_schedule}")
+
+
+def classifier_space(trial: optuna.Trial, optimizer: str) -> None:
+    """The classifier's training options, after the rest of a space (``optimizer``: the one
+    it sampled): adamw's weight decay, the schedule (cosine's warm-up), label smoothing,
+    class weights, the batch sampler and input normalisation."""
+    if optimizer == "adamw":
+        trial.suggest_float("weight_decay", 1e-4, 0.3, log=True)
+    if trial.suggest_categorical("lr_schedule", list(LR_SCHEDULES)) == "cosine":
+        trial.suggest_int("warmup_epochs", 0, 3)
+    trial.suggest_float("label_smoothing", 0.0, 0.2)
+    for name in ("class_weight", "sampler", "normalize"):
+        trial.suggest_categorical(name, list(CLASSIFIER_OPTIONS[name]))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import optuna
 
 from core.settings import OneOf
-from search_spaces.common import Init, Preset
+from search_spaces.common import OPTIMIZERS, Init, Preset
 from search_spaces.medmnist_resnet import MedmnistResnetSettings
 
 #: The classifier: report 004's ResNet-18, or report 002's MNIST CNN (cheaper).
@@ -32,6 +32,9 @@ class GanBalanceSettings(MedmnistResnetSettings):
     arch: Annotated[str, OneOf(ARCHS)]
     dropout: float | None = None
     init: Init = "default"
+    #: Constants here (searched in ``medmnist_resnet``): ``--set`` may still change them.
+    optimizer: Annotated[str, OneOf(OPTIMIZERS)] = "adam"
+    weight_decay: float = 0.0
     max_epochs: int
     #: GAN passes over the training split in all, spread over the GAN stage's loop epochs
     #: (report 004: 1000; 600 in another run); 0: one pass per loop epoch of the stage.

@@ -13,7 +13,14 @@ from typing import Any
 
 import optuna
 
-from search_spaces.common import MAX_NEIGHBORS, REPORT_K, KnnSettings, Preset
+from search_spaces.common import (
+    MAX_NEIGHBORS,
+    REPORT_K,
+    REPORT_KNN,
+    KnnSettings,
+    Preset,
+    knn_space,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,14 +36,16 @@ DEFAULTS: dict[str, Any] = IsomapKnnSettings.defaults()
 
 
 def space(trial: optuna.Trial) -> None:
-    """Number of components, k-NN neighbours and Isomap's own graph neighbours."""
+    """Number of components, k-NN neighbours and options, Isomap's own graph neighbours."""
     trial.suggest_int("n_components", 2, 128, log=True)
     trial.suggest_int("n_neighbors", 1, MAX_NEIGHBORS)
     trial.suggest_int("isomap_neighbors", 3, 50, log=True)
+    knn_space(trial)
 
 
 PRESETS = {"report004": Preset(
-    {"n_components": [9, 23, 27], "n_neighbors": list(REPORT_K), "isomap_neighbors": 5},
+    {"n_components": [9, 23, 27], "n_neighbors": list(REPORT_K), "isomap_neighbors": 5,
+     **REPORT_KNN},
     source="report 004: Isomap (fitted on 10 % of CIFAR-10) + k-NN, best 27.10 % "
            "(23 components with k 51 and 85, 27 with k 45); Fournier & Aloise 2021: 33.61 %",
     settings={"isomap_subsample": 5000},
@@ -44,6 +53,6 @@ PRESETS = {"report004": Preset(
 
 #: Report 004's best Isomap points.
 START_POINTS: list[dict[str, Any]] = [
-    {"n_components": 23, "n_neighbors": 51, "isomap_neighbors": 5},
-    {"n_components": 27, "n_neighbors": 45, "isomap_neighbors": 5},
+    {"n_components": 23, "n_neighbors": 51, "isomap_neighbors": 5, **REPORT_KNN},
+    {"n_components": 27, "n_neighbors": 45, "isomap_neighbors": 5, **REPORT_KNN},
 ]

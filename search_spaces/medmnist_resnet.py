@@ -7,34 +7,48 @@ from typing import Annotated, Any
 
 import optuna
 
-from core.settings import OneOf
-from search_spaces.common import OPTIMIZERS, ClassifierSettings, Preset
+from core.names import RESNET_STEMS
+from core.settings import OneOf, searched
+from search_spaces.common import (
+    OPTIMIZERS,
+    REPORT_CLASSIFIER,
+    ClassifierSettings,
+    Preset,
+    classifier_space,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class MedmnistResnetSettings(ClassifierSettings):
     """What a ``medmnist_resnet`` trial reads: report 004's classifier, trained with Adam
-    (``--set optimizer=sgd`` uses momentum 0.9)."""
+    where a config has no optimizer (sgd uses momentum 0.9), and its ResNet's stem (report
+    004's ``imagenet`` where a config has none; ``trainables.convnets.resnet18``)."""
 
-    optimizer: Annotated[str, OneOf(OPTIMIZERS)] = "adam"
+    optimizer: Annotated[str, OneOf(OPTIMIZERS)] = searched("adam")
     momentum: float | None = 0.9
+    stem: Annotated[str, OneOf(RESNET_STEMS)] = searched(RESNET_STEMS[0])
 
 
 DEFAULTS: dict[str, Any] = MedmnistResnetSettings.defaults()
 
 
 def space(trial: optuna.Trial) -> None:
-    """Learning rate, batch size, augmentation on / off, weight init."""
+    """Learning rate, batch size, augmentation on / off, weight init, ResNet stem,
+    optimiser, then the classifier's training options
+    (:func:`~search_spaces.common.classifier_space`)."""
     trial.suggest_float("lr", 1e-5, 1e-2, log=True)
     trial.suggest_categorical("batch_size", [8, 16, 32, 64])
     trial.suggest_categorical("augment", ["none", "medmnist"])
     trial.suggest_categorical("init", ["default", "glorot_uniform", "he_normal"])
+    trial.suggest_categorical("stem", list(RESNET_STEMS))
+    classifier_space(trial, trial.suggest_categorical("optimizer", list(OPTIMIZERS)))
 
 
-#: Report 004's classifier: Adam 1e-4, batch 8, flips / rotation / colour jitter / resized
-#: crop.
+#: Report 004's classifier: ResNet-18 with torchvision's stem, Adam 1e-4, batch 8, flips /
+#: rotation / colour jitter / resized crop.
 REPORT004: dict[str, Any] = {"lr": 1e-4, "batch_size": 8, "augment": "medmnist",
-                             "init": "default"}
+                             "init": "default", "stem": "imagenet", "optimizer": "adam",
+                             **REPORT_CLASSIFIER}
 
 PRESETS = {"report004": Preset(
     REPORT004, source="report 004: BreastMNIST test accuracy 83.3 %, confusion "

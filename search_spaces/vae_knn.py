@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = VaeKnnSettings.defaults()
 
 
 def space(trial: optuna.Trial) -> None:
-    """Architecture, latent size, neighbours, optimiser and VAE knobs."""
+    """Architecture, latent size, neighbours, k-NN options, optimiser and VAE knobs."""
     autoencoder_knn_space(trial, variational=True)
 
 

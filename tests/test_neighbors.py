@@ -23,8 +23,8 @@ def codes():
 def test_every_k_matches_scikit_learn(codes):
     x_tr, y_tr, x_q, _ = codes
     ks = list(range(1, 51))
-    labels = neighbors.nearest_labels(torch.tensor(x_tr), torch.tensor(y_tr), torch.tensor(x_q),
-                                      max(ks))
+    labels, _ = neighbors.nearest_labels(torch.tensor(x_tr), torch.tensor(y_tr),
+                                         torch.tensor(x_q), max(ks))
     counts = neighbors.vote_counts(labels, ks, 10)
     for k in ks:
         ours = neighbors.predict(counts[k]).numpy()
@@ -44,16 +44,17 @@ def test_accuracy_by_k_equals_scikit_learn_scores(codes):
 
 def test_chunking_does_not_change_neighbours(codes, monkeypatch):
     x_tr, y_tr, x_q, _ = (torch.tensor(a) for a in codes)
-    whole = neighbors.nearest_labels(x_tr, y_tr, x_q, 10)
+    whole = neighbors.nearest_labels(x_tr, y_tr, x_q, 10, distances=True)
     monkeypatch.setattr(neighbors, "_CHUNK_BYTES", 4 * len(x_tr) * 7)  # 7 queries a chunk
-    assert torch.equal(neighbors.nearest_labels(x_tr, y_tr, x_q, 10), whole)
+    chunked = neighbors.nearest_labels(x_tr, y_tr, x_q, 10, distances=True)
+    assert all(torch.equal(a, b) for a, b in zip(chunked, whole, strict=True))
 
 
 def test_ties_go_to_the_smallest_label_like_scikit_learn():
     x_tr = torch.tensor([[0.0], [1.0], [-1.0], [2.0]])
     y_tr = torch.tensor([3, 1, 2, 1])
-    counts = neighbors.vote_counts(neighbors.nearest_labels(x_tr, y_tr, torch.tensor([[0.1]]), 3),
-                                   [2], 4)[2]
+    labels, _ = neighbors.nearest_labels(x_tr, y_tr, torch.tensor([[0.1]]), 3)
+    counts = neighbors.vote_counts(labels, [2], 4)[2]
     theirs = KNeighborsClassifier(n_neighbors=2).fit(x_tr.numpy(), y_tr.numpy()).predict([[0.1]])
     assert neighbors.predict(counts).item() == theirs[0] == 1
 

@@ -3,11 +3,22 @@
 ``cnn`` and ``medmnist_resnet`` configure it, ``transfer`` and ``gan_balance`` extend it with
 their stages. Models map float images in [0, 1] (N×C×H×W) to class logits; evaluation runs in
 no-grad batches and scores are softmax probabilities.
+
+Its training options (``ClassifierSettings``; each defaults to the reports' plain training):
+the optimiser (``sgd``, ``adam``, ``adamw``), a learning-rate schedule stepped after every
+optimiser step over the trial's ``max_epochs`` (:func:`make_scheduler`; its position is part of
+the task's checkpoint), label smoothing and balanced class weights in the training loss
+(validation loss stays plain cross-entropy), class-balanced batches
+(:func:`balanced_class_weights` per row, the loop's ``train_batches``) and inputs
+standardised per channel by the training split's statistics (:func:`channel_stats`), after
+augmentation, in every split.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,27 +40,105 @@ EVAL_BATCH = 256
 
 def make_optimizer(params: Iterable[torch.Tensor], name: str, lr: float, *,
                    momentum: float = 0.0, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """``sgd`` (with momentum) or ``adam``."""
+    """``sgd`` (with momentum) or ``adam`` (``weight_decay`` an L2 penalty in the gradient),
+    or ``adamw`` (Adam with ``weight_decay`` decoupled: each step shrinks the weights by lr ·
+    decay of themselves)."""
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r} (sgd or adam)")
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r} (sgd, adam or adamw)")
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """The rate's factor after ``step`` optimiser steps: linear from 0 to 1 over ``warmup``
+    steps, then half a cosine down to 0 at ``total`` (transformers'
+    ``get_cosine_schedule_with_warmup``), 0 past it."""
+    if step < warmup:
+        return step / warmup
+    done = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: int,
+                   warmup_steps: int = 0) -> torch.optim.lr_scheduler.LRScheduler:
+    """The ``lr_schedule`` ``name`` over ``total_steps`` optimiser steps, stepped by a hook
+    after every ``optimizer.step()`` and holding its last rate past ``total_steps``.
+
+    ``cosine``: :func:`warmup_cosine`. ``onecycle``: torch's ``OneCycleLR`` with its defaults
+    (from lr/25 up to the optimiser's lr over the first 30 % of the steps, then down to
+    lr/25e4, both by cosine), the optimiser's momentum left as it is.
+    """
+    total_steps = max(1, total_steps)
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    if name == "cosine":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, partial(warmup_cosine, total=total_steps, warmup=warmup_steps))
+    elif name == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
+            total_steps=total_steps, cycle_momentum=False)
+    else:
+        raise ValueError(f"unknown lr_schedule {name!r} (cosine or onecycle)")
+
+    def step(*_: Any) -> None:
+        if scheduler.last_epoch < total_steps:
+            scheduler.step()
+
+    optimizer.register_step_post_hook(step)
+    return scheduler
+
+
+def balanced_class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """scikit-learn's ``compute_class_weight("balanced")``: ``len(y) / (num_classes ·
+    count)`` per class (a class absent from ``y`` counts as one row)."""
+    counts = torch.bincount(y, minlength=num_classes).clamp_min(1)
+    return len(y) / (num_classes * counts.float())
+
+
+@torch.no_grad()
+def channel_stats(data: DeviceSplits) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation of the training images in [0, 1], shaped
+    1×C×1×1 to standardise batches (a constant channel's deviation counts as 1)."""
+    total = squares = torch.zeros(data.info.channels, device=data.device, dtype=torch.float64)
+    for part in data.chunks("train"):
+        x = data.images("train", part).double()
+        total = total + x.sum((0, 2, 3))
+        squares = squares + x.square().sum((0, 2, 3))
+    count = data.x["train"].numel() // data.info.channels
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt()
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
+    return mean.float().view(1, -1, 1, 1), std.float().view(1, -1, 1, 1)
 
 
 class ClassifierTask:
     """Train ``model`` (built from ``model_args``, which its checkpoint keeps) on ``data``'s
-    train split (the loop's ``train_batches``), score the validation and test splits."""
+    train split (the loop's ``train_batches``), score the validation and test splits; the
+    keyword options after ``augment`` are the module docstring's (their names and choices:
+    ``ClassifierSettings``)."""
 
     def __init__(self, model: nn.Module, data: DeviceSplits, generator: torch.Generator, *,
                  model_args: Mapping[str, Any], optimizer: torch.optim.Optimizer,
-                 batch_size: int, augment: Augment = NO_AUGMENT) -> None:
+                 batch_size: int, augment: Augment = NO_AUGMENT,
+                 lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+                 label_smoothing: float = 0.0, class_weight: str = "none",
+                 sampler: str = "uniform", normalize: str = "none") -> None:
         # channels_last: oneDNN's and cuDNN's preferred conv layout (12 % faster steps of
         # report 002's CIFAR CNN on 2 CPU cores); inputs follow in :meth:`inputs`.
         self.model = data.place(model, channels_last=True)
         self.model_args = model_args
         self.data, self.generator = data, generator
         self.optimizer, self.batch_size, self.augment = optimizer, batch_size, augment
+        self.lr_scheduler, self.label_smoothing = lr_scheduler, label_smoothing
+        balanced = balanced_class_weights(data.y["train"], data.info.num_classes)
+        self.class_weights = balanced if class_weight == "balanced" else None
+        #: Per training row (CPU), for class-balanced batches.
+        self.sample_weights = (balanced.cpu()[data.y["train"].cpu()] if sampler == "balanced"
+                               else None)
+        self.standardize = channel_stats(data) if normalize == "dataset" else None
 
     @classmethod
     def from_settings(cls, model_args: Mapping[str, Any], data: DeviceSplits,
@@ -60,8 +149,17 @@ class ClassifierTask:
         optimizer = make_optimizer(model.parameters(), settings.optimizer, settings.lr,
                                    momentum=settings.momentum or 0.0,
                                    weight_decay=settings.weight_decay)
+        scheduler = None
+        if settings.lr_schedule != "constant":
+            steps = loop.steps_per_epoch(len(data.y["train"]), settings.batch_size)
+            scheduler = make_scheduler(optimizer, settings.lr_schedule,
+                                       (settings.max_epochs or 0) * steps,
+                                       settings.warmup_epochs * steps)
         return cls(model, data, generator, model_args=model_args, optimizer=optimizer,
-                   batch_size=settings.batch_size, augment=policy(settings.augment))
+                   batch_size=settings.batch_size, augment=policy(settings.augment),
+                   lr_scheduler=scheduler, label_smoothing=settings.label_smoothing,
+                   class_weight=settings.class_weight, sampler=settings.sampler,
+                   normalize=settings.normalize)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -75,10 +173,11 @@ class ClassifierTask:
             y = self.data.y["train"][idx]
             hits = hits + (logits.detach().argmax(1) == y).sum()
             seen += len(idx)
-            return F.cross_entropy(logits, y)
+            return F.cross_entropy(logits, y, weight=self.class_weights,
+                                   label_smoothing=self.label_smoothing)
 
         loss = loop.train_batches(self.data, self.batch_size, self.generator, self.optimizer,
-                                  batch_loss)
+                                  batch_loss, weights=self.sample_weights)
         return {"train_loss": loss, "train_acc": hits.item() / max(seen, 1)}
 
     @torch.no_grad()
@@ -90,9 +189,12 @@ class ClassifierTask:
                       for s in self.data.chunks(part, EVAL_BATCH)]
         return torch.cat(logits).float()
 
-    @staticmethod
-    def inputs(images: torch.Tensor) -> torch.Tensor:
-        """A batch in the model's memory layout (channels_last)."""
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """A batch as the model takes it: standardised (``normalize=dataset``), in the
+        model's memory layout (channels_last)."""
+        if self.standardize is not None:
+            mean, std = self.standardize
+            images = (images - mean) / std
         return images.contiguous(memory_format=torch.channels_last)
 
     def validate(self) -> dict[str, float]:
@@ -104,7 +206,12 @@ class ClassifierTask:
         return {}, torch.softmax(self.logits("test"), 1).cpu().numpy()
 
     def state_dict(self) -> dict[str, Any]:
-        return trained_state(self.model, self.model_args, self.optimizer)
+        state = trained_state(self.model, self.model_args, self.optimizer)
+        if self.lr_scheduler is not None:
+            state["lr_scheduler"] = self.lr_scheduler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_trained_state(state, self.model, self.optimizer)
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.load_state_dict(state["lr_scheduler"])

@@ -8,7 +8,8 @@
   gets just enough zero padding to keep one, and a max-pool of a 1-pixel map becomes an
   identity layer: channel widths and layer indices stay the report's.
 - :func:`resnet18`: torchvision's ResNet-18 (7×7 stride-2 first conv and max-pool, as report
-  004) with its first conv taking the dataset's channels.
+  004; or MedMNIST v2's 3×3 stride-1 stem for 28×28 images) with its first conv taking the
+  dataset's channels.
 - :class:`PretrainedNet`: an ImageNet backbone without its top + Flatten, Dense, output
   (report 003 part 2), with the two training phases (conv frozen; the report's last four
   Keras layers unfrozen: :data:`REPORT_UNFROZEN`).
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from core.names import BACKBONES
+from core.names import BACKBONES, RESNET_STEMS
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -118,11 +119,21 @@ class ReportCNN(nn.Sequential):
         self.flat_features = flat
 
 
-def resnet18(in_shape: Sequence[int], num_classes: int) -> nn.Module:
-    """torchvision's ResNet-18 from scratch, first conv (7×7, stride 2) for ``in_shape[0]``
-    channels; global average pooling makes it work from 8×8 inputs up."""
+def resnet18(in_shape: Sequence[int], num_classes: int, stem: str = "imagenet") -> nn.Module:
+    """torchvision's ResNet-18 from scratch, first conv for ``in_shape[0]`` channels; global
+    average pooling makes it work from 8×8 inputs up.
+
+    ``stem``: ``imagenet`` (torchvision's 7×7 stride-2 conv + 3×3 stride-2 max-pool: a 28×28
+    image is 7×7 after it) or ``small`` (MedMNIST v2's ResNet-18 (28): 3×3 stride-1 conv, no
+    max-pool: 28×28 stays 28×28).
+    """
+    if stem not in RESNET_STEMS:
+        raise ValueError(f"unknown ResNet stem {stem!r}; choose from {list(RESNET_STEMS)}")
     net = torchvision.models.resnet18(num_classes=num_classes)
-    if in_shape[0] != 3:
+    if stem == "small":
+        net.conv1 = nn.Conv2d(int(in_shape[0]), 64, 3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+    elif in_shape[0] != 3:
         net.conv1 = nn.Conv2d(int(in_shape[0]), 64, 7, stride=2, padding=3, bias=False)
     return net
 

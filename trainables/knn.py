@@ -7,7 +7,10 @@ validation codes' neighbours taken among the training codes; the same neighbour 
 004 used every training image as a reference; the validation split only serves selection, so
 the final test gets it back). A reference set smaller than ``n_neighbors`` votes with all its
 images: the k used in validation is reported as ``n_neighbors_used`` (the test clamps to its
-own, larger reference count the same way), and grid values above it are left out.
+own, larger reference count the same way), and grid values above it are left out. The k-NN
+options (``knn_metric``, ``knn_weights``, ``knn_scale``: ``trainables.neighbors``) apply to
+both; ``knn_scale=standardize`` is fitted on the references (the training codes in
+validation, the training and validation codes in the test).
 
 PCA and Isomap are not iterative. Their task fits the reducer once, in the first epoch it
 runs (on the training images flattened as float in [0, 1]), and every later epoch reports
@@ -51,6 +54,12 @@ from trainables.nets import Autoencoder, init_weights
 PARTS = ("train", "val", "test")
 
 
+def knn_options(settings: KnnSettings) -> dict[str, str]:
+    """The k-NN options of ``settings`` as ``trainables.neighbors.votes`` takes them."""
+    return {"metric": settings.knn_metric, "weights": settings.knn_weights,
+            "scale": settings.knn_scale}
+
+
 def knn_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: torch.Tensor,
                query_y: torch.Tensor, settings: KnnSettings, num_classes: int
                ) -> dict[str, float]:
@@ -62,19 +71,21 @@ def knn_scores(train_codes: torch.Tensor, train_y: torch.Tensor, query_codes: to
     """
     used = min(settings.n_neighbors, len(train_codes))
     ks = neighbors.k_values(used, settings.k_max, len(train_codes))
-    acc = neighbors.accuracy_by_k(train_codes, train_y, query_codes, query_y, ks, num_classes)
+    acc = neighbors.accuracy_by_k(train_codes, train_y, query_codes, query_y, ks, num_classes,
+                                  **knn_options(settings))
     out = {f"val_acc@{k}": a for k, a in acc.items() if k in neighbors.K_GRID}
     return {**out, "val_acc": acc[used], "n_neighbors_used": used}
 
 
 def knn_class_scores(ref_codes: torch.Tensor, ref_y: torch.Tensor, query_codes: torch.Tensor,
-                     n_neighbors: int, num_classes: int) -> np.ndarray:
-    """Vote fractions (queries × classes) at ``n_neighbors`` (clamped to the number of
-    reference codes), the scores for test metrics."""
-    k = min(n_neighbors, len(ref_codes))
-    labels = neighbors.nearest_labels(ref_codes, ref_y, query_codes, k)
-    counts = neighbors.vote_counts(labels, [k], num_classes)[k]
-    return (counts.float() / k).cpu().numpy()
+                     settings: KnnSettings, num_classes: int) -> np.ndarray:
+    """Vote fractions (queries × classes; weighted votes' with ``knn_weights=distance``) at
+    ``n_neighbors`` (clamped to the number of reference codes), the scores for test
+    metrics."""
+    k = min(settings.n_neighbors, len(ref_codes))
+    votes = neighbors.votes(ref_codes, ref_y, query_codes, [k], num_classes,
+                            **knn_options(settings))[k].float()
+    return (votes / votes.sum(dim=1, keepdim=True)).cpu().numpy()
 
 
 def references_for_test(codes: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
@@ -163,7 +174,7 @@ class AutoencoderKnnTask:
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         codes = {"train": self.train_codes(), "val": self.codes("val")}
         refs, ref_y = references_for_test(codes, self.data.y)
-        scores = knn_class_scores(refs, ref_y, self.codes("test"), self.settings.n_neighbors,
+        scores = knn_class_scores(refs, ref_y, self.codes("test"), self.settings,
                                   self.data.info.num_classes)
         return {}, scores
 
@@ -237,7 +248,7 @@ class ReducerKnnTask(ABC):
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         self.fit()
         refs, ref_y = references_for_test(self.codes, self.data.y)
-        scores = knn_class_scores(refs, ref_y, self.codes["test"], self.settings.n_neighbors,
+        scores = knn_class_scores(refs, ref_y, self.codes["test"], self.settings,
                                   self.data.info.num_classes)
         return {}, scores
 

@@ -152,11 +152,17 @@ class DeviceSplits:
         """Images of a split (or of the indexed rows) as float in [0, 1]."""
         return self.x[part][index].float().div_(255.0)
 
-    def batches(self, part: str, batch_size: int, generator: torch.Generator
-                ) -> Iterator[torch.Tensor]:
-        """Index batches over a random permutation of the split (no DataLoader)."""
+    def batches(self, part: str, batch_size: int, generator: torch.Generator,
+                weights: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+        """Index batches over a random permutation of the split (no DataLoader), or, given
+        ``weights`` (one per row, on the CPU), over as many rows drawn with replacement in
+        proportion to them."""
         n = len(self.y[part])
-        order = torch.randperm(n, generator=generator).to(self.device)
+        if weights is None:
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.multinomial(weights, n, replacement=True, generator=generator)
+        order = order.to(self.device)
         for start in range(0, n, batch_size):
             yield order[start:start + batch_size]
 
@@ -199,14 +205,17 @@ TaskFactory = Callable[[dict[str, Any], DeviceSplits, torch.Generator], Task]
 
 def train_batches(data: DeviceSplits, batch_size: int, generator: torch.Generator,
                   optimizer: torch.optim.Optimizer,
-                  batch_loss: Callable[[torch.Tensor], torch.Tensor]) -> float:
+                  batch_loss: Callable[[torch.Tensor], torch.Tensor], *,
+                  weights: torch.Tensor | None = None) -> float:
     """One optimiser pass over the train split: ``batch_loss(index batch)`` then a step.
 
-    Returns the mean loss per image; batches of one are skipped (batch norm needs two).
-    ``batch_loss`` runs under the trial's autocast, the backward pass outside it.
+    Returns the mean loss per image; batches of one are skipped (batch norm needs two), so a
+    pass takes :func:`steps_per_epoch` steps. ``batch_loss`` runs under the trial's autocast,
+    the backward pass outside it. ``weights``: rows drawn in proportion to them
+    (:meth:`DeviceSplits.batches`).
     """
     total, n = torch.zeros((), device=data.device), 0
-    for idx in data.batches("train", batch_size, generator):
+    for idx in data.batches("train", batch_size, generator, weights):
         if len(idx) < 2:
             continue
         with data.autocast():
@@ -217,6 +226,11 @@ def train_batches(data: DeviceSplits, batch_size: int, generator: torch.Generato
         total += loss.detach() * len(idx)
         n += len(idx)
     return (total / max(n, 1)).item()
+
+
+def steps_per_epoch(rows: int, batch_size: int) -> int:
+    """Optimiser steps of one :func:`train_batches` pass over ``rows`` training rows."""
+    return sum(min(batch_size, rows - start) >= 2 for start in range(0, rows, batch_size))
 
 
 def trial_seed(config: dict[str, Any]) -> int:

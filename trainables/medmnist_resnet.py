@@ -1,4 +1,5 @@
-"""``medmnist_resnet`` (report 004): ResNet-18 (7×7 stride-2 first conv) for MedMNIST sets.
+"""``medmnist_resnet`` (report 004): ResNet-18 for MedMNIST sets, with torchvision's stem
+(7×7 stride-2 conv + max-pool, the report's) or MedMNIST v2's for 28×28 images (``stem``).
 
 Besides the common test metrics it reports MedMNIST's own definitions
 (``medmnist.evaluator.getACC`` / ``getAUC`` for the set's task: binary-class accuracy at
@@ -55,9 +56,10 @@ class MedmnistTask(ClassifierTask):
 def make_task(config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
               ) -> ClassifierTask:
     """ResNet-18 for the set's shape and classes in the MedMNIST task."""
-    args = model_args(resnet18, in_shape=data.info.shape, num_classes=data.info.num_classes)
-    return MedmnistTask.from_settings(args, data, generator,
-                                      MedmnistResnetSettings.from_config(config))
+    settings = MedmnistResnetSettings.from_config(config)
+    args = model_args(resnet18, in_shape=data.info.shape, num_classes=data.info.num_classes,
+                      stem=settings.stem)
+    return MedmnistTask.from_settings(args, data, generator, settings)
 
 
 def train_medmnist_resnet(config: dict[str, Any], data: Splits) -> None:
