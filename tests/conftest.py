@@ -57,3 +57,20 @@ def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", "study.run", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd or ROOT, env=env)
+
+
+def sampled_configs(plan, draws: int = 40, seed: int = 0) -> list[dict]:
+    """Trial configs drawn at random from ``plan``'s space, the sampled values and the
+    returned constants merged as Ray's OptunaSearch merges them."""
+    import optuna
+
+    from study.space import FixedSpace
+
+    space = FixedSpace(plan.space, plan.fixed, plan.constants)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    configs = []
+    for _ in range(draws):
+        trial = study.ask()
+        returned = space(trial)  # samples into trial.params
+        configs.append({**trial.params, **returned})
+    return configs

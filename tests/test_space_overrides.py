@@ -3,12 +3,11 @@ checked before anything runs, recorded in study.json, and what the trials sample
 
 import json
 
-import optuna
 import pytest
 
 from study.plan import resolve
 from study.run import main, spec_from_argv
-from study.space import FixedSpace
+from tests.conftest import sampled_configs
 from tests.test_cli_refusals import one_line_error
 
 WIDE = ("method: pca_knn\nspace:\n  n_components: {low: 3, high: 5}\n"
@@ -21,22 +20,11 @@ def config(tmp_path, text: str) -> str:
     return str(path)
 
 
-def sampled(plan, draws: int = 40) -> list[dict]:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
-    space = FixedSpace(plan.space, plan.fixed, plan.constants)
-    configs = []
-    for _ in range(draws):
-        trial = study.ask()
-        space(trial)
-        configs.append(trial.params)
-    return configs
-
-
 def test_overrides_are_what_the_trials_sample(tmp_path):
     spec = spec_from_argv(["--config", config(tmp_path, WIDE)])
     assert spec.space == {"n_components": {"low": 3, "high": 5}, "whiten": [True],
                           "n_neighbors": {"high": 400}}
-    configs = sampled(resolve(spec))
+    configs = sampled_configs(resolve(spec))
     assert {c["n_components"] for c in configs} == {3, 4, 5}
     assert {c["whiten"] for c in configs} == {True}
     assert max(c["n_neighbors"] for c in configs) > 100  # the code's range ends at 100
@@ -50,7 +38,7 @@ def test_a_widened_range_admits_set_values_the_code_refuses(tmp_path):
     # The code's log scale is kept where the study file does not say otherwise, and a bound
     # written 1e-3 (YAML reads it as text) is a number.
     yaml = config(tmp_path, "method: ae_knn\nspace:\n  lr: {low: 1e-3}\n")
-    lrs = [c["lr"] for c in sampled(resolve(spec_from_argv(["--config", yaml])))]
+    lrs = [c["lr"] for c in sampled_configs(resolve(spec_from_argv(["--config", yaml])))]
     assert min(lrs) >= 1e-3 and max(lrs) <= 1e-2
 
 
@@ -61,7 +49,7 @@ def test_a_widened_range_admits_set_values_the_code_refuses(tmp_path):
     ("  n_components: {low: three}", "space n_components: low 'three' must be an integer"),
     ("  n_components: {lo: 3}", "space n_components: a range has keys low, high, log, step"),
     ("  n_components: {low: 0, log: true}", "a log range needs low > 0"),
-    ("  depth: [1, 2]", "space depth: not a searched parameter (searched: n_components"),
+    ("  depth: [1, 2]", "space depth: not a searched parameter (searched: knn_metric"),
     ("  whiten: []", "space whiten: give at least one choice"),
     ("  whiten: true", "space whiten: expected a list of choices or a range"),
 ])
