@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 
+from core.defaults import LOOP_CHOICES
 from core.errors import StudyError
 
 SpaceFn = Callable[[optuna.Trial], Any]
@@ -224,6 +225,9 @@ def check_fixed(space: SpaceFn, fixed: Mapping[str, Any], defaults: Mapping[str,
     for name, value in fixed.items():
         if name in defaults:
             fixed[name] = _coerce(name, value, defaults[name])
+        if name in LOOP_CHOICES and value not in LOOP_CHOICES[name]:
+            raise StudyError(f"--set {name}={value!r}: choose from "
+                             f"{', '.join(LOOP_CHOICES[name])}")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen: set[str] = set()
     for _ in range(draws):

@@ -41,6 +41,7 @@ def test_fixed_space_pickles_for_resume():
     ("lr=fast", "expected a number"),
     ("k_max=many", "expected int"),
     ("wings=2", "not a parameter"),
+    ("select_epoch=worst", "select_epoch='worst': choose from best, last"),
 ])
 def test_bad_fixed_values_are_study_errors(text, message):
     name, value = parse_assignment(text)
