@@ -1,7 +1,8 @@
 """``python -m analysis.compare STUDY_DIR... [--out DIR]``: one row per study.
 
 Each row: method, dataset, trials (completed), the metric that selects (``metric``, ``mode``),
-the selected configuration's value of it and its test accuracy / F1 / AUC (mean and 95 % CI
+the selected configuration's value of it and its test accuracy / macro recall (balanced
+accuracy: what an imbalanced set such as BreastMNIST needs) / F1 / AUC (mean and 95 % CI
 over seeds with ``--repeats``, :mod:`analysis.intervals`), and compute time — e.g. PCA vs
 Isomap vs AE vs VAE on one dataset, like report 004.
 """
@@ -22,7 +23,7 @@ from analysis.tables import Table
 from core.cli import OneLineParser, command
 from core.errors import ExitCode, StudyError
 
-COMPARED = ("test_acc", "test_f1", "test_auc")
+COMPARED = ("test_acc", "test_recall", "test_f1", "test_auc")
 
 
 def row(study: Study) -> dict[str, object]:

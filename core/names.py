@@ -26,3 +26,7 @@ LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "onecycle")
 CLASS_WEIGHTS: tuple[str, ...] = ("none", "balanced")
 SAMPLERS: tuple[str, ...] = ("uniform", "balanced")
 NORMALIZATIONS: tuple[str, ...] = ("none", "dataset")
+#: The VAE's KL weight over epochs (``trainables.knn.kl_weight``): ``constant`` (report
+#: 004's plain ELBO), ``warmup`` (linear from near 0 to ``beta``; Bowman et al. 2016) or
+#: ``cyclical`` (ramps repeated over the trial; Fu et al. 2019).
+BETA_SCHEDULES: tuple[str, ...] = ("constant", "warmup", "cyclical")

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import optuna
 
-from core.names import INIT_SCHEMES
-from core.settings import OneOf
+from core.names import BETA_SCHEDULES, INIT_SCHEMES
+from core.settings import OneOf, searched
 from search_spaces.common import (
     MAX_NEIGHBORS,
     REPORT_KNN,
@@ -19,6 +19,13 @@ from search_spaces.common import (
 )
 
 ARCHS = ("dense", "conv")
+#: The dense autoencoder's first hidden width and depth the space samples; each further
+#: layer halves the width (``AutoencoderKnnSettings.hidden``).
+DENSE_WIDTHS = (256, 512, 1024, 2048)
+DENSE_DEPTHS = (1, 3)
+#: The dense autoencoder of report 004 as assumed here (the report prints no widths):
+#: 512 -> 256 -> code.
+REPORT_DENSE = {"dense_width": 512, "dense_depth": 2}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +40,15 @@ class AutoencoderKnnSettings(KnnSettings):
     batch_size: int
     batchnorm: bool = True
     weight_decay: float = 0.0
+    #: The dense encoder's hidden widths: ``dense_width``, halved ``dense_depth - 1`` times
+    #: (the decoder mirrors them); the conv autoencoder ignores both.
+    dense_width: int = searched(REPORT_DENSE["dense_width"])
+    dense_depth: int = searched(REPORT_DENSE["dense_depth"])
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        """The dense autoencoder's hidden widths, e.g. ``(512, 256)``."""
+        return tuple(max(1, self.dense_width >> i) for i in range(self.dense_depth))
 
 
 DEFAULTS: dict[str, Any] = AutoencoderKnnSettings.defaults()
@@ -51,8 +67,11 @@ def space(trial: optuna.Trial) -> None:
 
 
 def autoencoder_knn_space(trial: optuna.Trial, *, variational: bool) -> None:
-    """The space ``ae_knn`` and ``vae_knn`` share; a VAE adds its KL weight ``beta``."""
-    trial.suggest_categorical("arch", list(ARCHS))
+    """The space ``ae_knn`` and ``vae_knn`` share (a dense autoencoder's width and depth
+    too); a VAE adds its KL weight ``beta`` and that weight's schedule."""
+    if trial.suggest_categorical("arch", list(ARCHS)) == "dense":
+        trial.suggest_categorical("dense_width", list(DENSE_WIDTHS))
+        trial.suggest_int("dense_depth", *DENSE_DEPTHS)
     trial.suggest_int("latent_dim", 2, 128, log=True)
     trial.suggest_int("n_neighbors", 1, MAX_NEIGHBORS)
     trial.suggest_float("lr", 1e-4, 1e-2, log=True)
@@ -60,6 +79,11 @@ def autoencoder_knn_space(trial: optuna.Trial, *, variational: bool) -> None:
     trial.suggest_categorical("init", list(INIT_SCHEMES[:3]))
     if variational:
         trial.suggest_float("beta", 0.1, 4.0, log=True)
+        schedule = trial.suggest_categorical("beta_schedule", list(BETA_SCHEDULES))
+        if schedule == "warmup":
+            trial.suggest_int("beta_warmup_epochs", 1, 10)
+        elif schedule == "cyclical":
+            trial.suggest_int("beta_cycles", 2, 5)
     trial.suggest_categorical("batch_size", [32, 64, 128, 256])
     knn_space(trial)
 
@@ -73,9 +97,11 @@ PRESETS = {"report004": Preset(
            "44.91 % (k 25); conv (batch norm) latent 30 40.84 %, latent 90 42.02 %; "
            "Fournier & Aloise 2021: 45.77 %",
     study=REPORT_EPOCHS,
-    gaps="epochs, dropout rate (0.2) and batch size (128) are not printed in the report")}
+    gaps="epochs, dropout rate (0.2), batch size (128) and the dense widths (512, 256) are "
+         "not printed in the report")}
 
 #: Report 004's best AE (dense with dropout, latent 80, k 25: 44.91 % on CIFAR-10).
 START_POINTS: list[dict[str, Any]] = [
-    {"arch": "dense", "latent_dim": 80, "n_neighbors": 25, "dropout": 0.2, **REPORT_TRAINING},
+    {"arch": "dense", "latent_dim": 80, "n_neighbors": 25, "dropout": 0.2, **REPORT_DENSE,
+     **REPORT_TRAINING},
 ]

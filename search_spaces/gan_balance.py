@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import optuna
 
+from core.names import RESNET_STEMS
 from core.settings import OneOf
 from search_spaces.common import OPTIMIZERS, Init, Preset
 from search_spaces.medmnist_resnet import MedmnistResnetSettings
@@ -65,7 +66,8 @@ DEFAULTS: dict[str, Any] = GanBalanceSettings.defaults()
 
 
 def space(trial: optuna.Trial) -> None:
-    """GAN stage length, balancing ratio and DCGAN knobs; classifier and its training."""
+    """GAN stage length, balancing ratio and DCGAN knobs; classifier (a ResNet's stem) and
+    its training."""
     trial.suggest_float("gan_fraction", 0.2, 0.6)
     trial.suggest_float("balance_ratio", 0.5, 1.0)
     trial.suggest_float("gan_lr", 5e-5, 1e-3, log=True)
@@ -74,6 +76,8 @@ def space(trial: optuna.Trial) -> None:
     trial.suggest_categorical("gan_batch_size", [32, 64, 128])
     if trial.suggest_categorical("arch", list(ARCHS)) == "mnist_cnn":
         trial.suggest_float("dropout", 0.0, 0.5)
+    else:
+        trial.suggest_categorical("stem", list(RESNET_STEMS))
     trial.suggest_float("lr", 1e-5, 1e-2, log=True)
     trial.suggest_categorical("batch_size", [8, 16, 32, 64])
     trial.suggest_categorical("augment", ["none", "medmnist"])
@@ -85,8 +89,8 @@ def space(trial: optuna.Trial) -> None:
 #: each, at the default 32×32 with batch norm: the cheaper DCGAN.
 REPORT004: dict[str, Any] = {
     "gan_fraction": 0.5, "balance_ratio": 1.0, "gan_lr": 2e-4, "gan_features": 64,
-    "z_dim": 100, "gan_batch_size": 128, "arch": "resnet18", "lr": 1e-4, "batch_size": 8,
-    "augment": "medmnist"}
+    "z_dim": 100, "gan_batch_size": 128, "arch": "resnet18", "stem": "imagenet", "lr": 1e-4,
+    "batch_size": 8, "augment": "medmnist"}
 
 PRESETS = {"report004": Preset(
     # gan_fraction 0: the GAN stage is the loop's first epoch, which runs all 1000 GAN

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import optuna
 
+from core.names import BETA_SCHEDULES
+from core.settings import OneOf, searched
 from search_spaces.ae_knn import (
+    REPORT_DENSE,
     REPORT_EPOCHS,
     REPORT_TRAINING,
     TABLE_K,
@@ -19,9 +22,24 @@ from search_spaces.common import Preset
 
 @dataclass(frozen=True, kw_only=True)
 class VaeKnnSettings(AutoencoderKnnSettings):
-    """What a ``vae_knn`` trial reads (``trainables.knn.VaeKnnTask``): the KL weight too."""
+    """What a ``vae_knn`` trial reads (``trainables.knn.VaeKnnTask``): the KL weight
+    ``beta`` too, and its schedule over the epochs (``trainables.knn.kl_weight``)."""
 
     beta: float
+    beta_schedule: Annotated[str, OneOf(BETA_SCHEDULES)] = searched(BETA_SCHEDULES[0])
+    #: Epochs of ``warmup``'s linear ramp up to ``beta``.
+    beta_warmup_epochs: int = searched(5)
+    #: Ramps of ``cyclical`` over the trial's ``max_epochs`` (Fu et al.'s 4).
+    beta_cycles: int = searched(4)
+    #: The loop's epochs, which ``cyclical`` divides into its cycles.
+    max_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.beta_schedule == "cyclical":
+            self.require("max_epochs", "with beta_schedule=cyclical")
+        for name in ("beta_warmup_epochs", "beta_cycles"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 DEFAULTS: dict[str, Any] = VaeKnnSettings.defaults()
@@ -34,7 +52,8 @@ def space(trial: optuna.Trial) -> None:
 
 #: Report 004's VAEs: batch norm (the default), no dropout (it destabilised them), the
 #: plain ELBO.
-REPORT_VAE = {"dropout": 0.0, "beta": 1.0, **REPORT_TRAINING}
+REPORT_VAE = {"dropout": 0.0, "beta": 1.0, "beta_schedule": BETA_SCHEDULES[0],
+              **REPORT_TRAINING}
 
 PRESETS = {"report004": Preset(
     [{"arch": "dense", "latent_dim": [40, 70], "n_neighbors": TABLE_K, **REPORT_VAE},
@@ -47,5 +66,5 @@ PRESETS = {"report004": Preset(
 
 #: Report 004's best VAE (dense, latent 40, k 25) as the searcher's first point.
 START_POINTS: list[dict[str, Any]] = [
-    {"arch": "dense", "latent_dim": 40, "n_neighbors": 25, **REPORT_VAE},
+    {"arch": "dense", "latent_dim": 40, "n_neighbors": 25, **REPORT_DENSE, **REPORT_VAE},
 ]

@@ -324,7 +324,8 @@ def test_compare_gives_one_row_per_study(plain, rep, tmp_path, capsys):
     assert first["best trial"] == best
     assert first["metric"] == "selected_val_acc"
     assert first["best val mean"] == done[best]["last"]["selected_val_acc"]
-    assert first["test_f1 mean"] == done[best]["last"]["test_f1"]
+    for metric in ("test_acc", "test_recall", "test_f1", "test_auc"):
+        assert first[f"{metric} mean"] == done[best]["last"][metric], metric
     assert first["trials"] == 4
     assert table.numeric.iloc[1]["seeds"] == 2
     assert compare.main([str(plain), str(rep), "--out", str(tmp_path)]) == 0

@@ -259,3 +259,20 @@ def test_report_configs_build_the_reports_plain_training(digits):
         assert task.optimizer.param_groups[0]["weight_decay"] == 0.0
         assert task.lr_scheduler is None and task.label_smoothing == 0.0
         assert task.class_weights is task.sample_weights is task.standardize is None
+
+
+def test_the_imbalance_preset_is_the_reports_classifier_balanced_three_ways(digits):
+    """medmnist_resnet --preset report004_imbalance: report 004's ResNet as it was, with
+    class weights in the loss, and with balanced batches; nothing else differs."""
+    dev = DeviceSplits.from_splits(digits, CPU)
+    (plain,) = trial_configs("medmnist_resnet", "report004")
+    configs = trial_configs("medmnist_resnet", "report004_imbalance")
+    assert [(c["class_weight"], c["sampler"]) for c in configs] == [
+        ("none", "uniform"), ("balanced", "uniform"), ("none", "balanced")]
+    for config in configs:
+        assert {k: v for k, v in config.items() if k not in ("class_weight", "sampler")} == {
+            k: v for k, v in plain.items() if k not in ("class_weight", "sampler")}
+    tasks = [medmnist_resnet.make_task(c, dev, seed_everything(0)) for c in configs]
+    assert tasks[0].class_weights is tasks[0].sample_weights is None
+    assert tasks[1].class_weights is not None and tasks[1].sample_weights is None
+    assert tasks[2].class_weights is None and tasks[2].sample_weights is not None

@@ -1,11 +1,12 @@
 """ResNet-18's stem: torchvision's (report 004's, the default) or MedMNIST v2's for 28×28
-images, searched by medmnist_resnet; gan_balance's classifier keeps torchvision's."""
+images, searched by medmnist_resnet and by gan_balance for its ResNet."""
 
 import pytest
 import torch
 from torch import nn
 
 from core.names import RESNET_STEMS
+from search_spaces import gan_balance as gan_balance_space
 from search_spaces import medmnist_resnet as space_module
 from study.plan import resolve
 from study.spec import build
@@ -14,6 +15,7 @@ from tests.test_presets import trial_configs
 from trainables import medmnist_resnet
 from trainables.checkpoints import build as build_model
 from trainables.convnets import classifier, resnet18
+from trainables.gan_balance import GanBalanceTask
 from trainables.loop import DeviceSplits
 
 
@@ -64,9 +66,21 @@ def test_the_trial_builds_its_stem_and_its_checkpoint_rebuilds_it(digits):
         assert build_model(task.model_args).conv1.kernel_size == kernel, config
 
 
-def test_gan_balance_classifier_keeps_torchvision_stem():
+def test_the_shared_classifier_builds_the_stem_it_is_given():
     net = classifier("resnet18", (1, 28, 28), 2)
     assert net.conv1.kernel_size == (7, 7) and not isinstance(net.maxpool, nn.Identity)
+    net = classifier("resnet18", (1, 28, 28), 2, stem="small")
+    assert net.conv1.kernel_size == (3, 3) and isinstance(net.maxpool, nn.Identity)
+
+
+def test_gan_balance_retrains_its_resnet_with_the_stem(digits):
+    dev = DeviceSplits.from_splits(digits, torch.device("cpu"))
+    config = {**gan_balance_space.REPORT004, **gan_balance_space.DEFAULTS, "max_epochs": 2,
+              "gan_features": 8, "seed": 0}
+    for stem, kernel in [("imagenet", (7, 7)), ("small", (3, 3))]:
+        task = GanBalanceTask({**config, "stem": stem}, dev, torch.Generator())
+        assert task.clf.model.conv1.kernel_size == kernel
+        assert build_model(task.clf.model_args).conv1.kernel_size == kernel
 
 
 def test_the_search_samples_the_stem_and_the_preset_keeps_the_reports():
@@ -76,4 +90,10 @@ def test_the_search_samples_the_stem_and_the_preset_keeps_the_reports():
     assert drawn == set(RESNET_STEMS)
     assert [c["stem"] for c in trial_configs("medmnist_resnet", "report004")] == ["imagenet"]
     assert [p["stem"] for p in space_module.START_POINTS] == ["imagenet"]
-    assert "stem" not in resolve(build({"method": "gan_balance"})).constants
+    gan_plan = resolve(build({"method": "gan_balance"}))
+    assert "stem" not in gan_plan.constants
+    configs = sampled_configs(gan_plan, draws=40)
+    assert {c["stem"] for c in configs if c["arch"] == "resnet18"} == set(RESNET_STEMS)
+    assert not any("stem" in c for c in configs if c["arch"] != "resnet18")
+    assert [c["stem"] for c in trial_configs("gan_balance", "report004")] == ["imagenet"]
+    assert [p["stem"] for p in gan_balance_space.START_POINTS] == ["imagenet"]

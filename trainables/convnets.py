@@ -139,10 +139,10 @@ def resnet18(in_shape: Sequence[int], num_classes: int, stem: str = "imagenet") 
 
 
 def classifier(arch: str, in_shape: Sequence[int], num_classes: int,
-               dropout: float = 0.0) -> nn.Module:
-    """``resnet18`` (no dropout) or a report CNN by name."""
+               dropout: float = 0.0, stem: str = RESNET_STEMS[0]) -> nn.Module:
+    """``resnet18`` with its ``stem`` (no dropout) or a report CNN by name (no stem)."""
     if arch == "resnet18":
-        return resnet18(in_shape, num_classes)
+        return resnet18(in_shape, num_classes, stem)
     return ReportCNN(arch, in_shape, num_classes, dropout)
 
 

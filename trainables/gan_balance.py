@@ -106,7 +106,8 @@ class GanBalanceTask:
             data = replace(data, x={**data.x, "train": torch.cat([data.x["train"], x])},
                            y={**data.y, "train": torch.cat([data.y["train"], y])})
         args = model_args(classifier, arch=s.arch, in_shape=data.info.shape,
-                          num_classes=data.info.num_classes, dropout=s.dropout or 0.0)
+                          num_classes=data.info.num_classes, dropout=s.dropout or 0.0,
+                          stem=s.stem)
         return ClassifierTask.from_settings(args, data, self.generator, s)
 
     def gan_passes(self, epoch: int) -> int:

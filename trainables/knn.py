@@ -107,7 +107,8 @@ class AutoencoderKnnTask:
         self.data, self.generator = data, generator
         self.model_args = model_args(
             Autoencoder, in_shape=data.info.shape, arch=s.arch, latent_dim=s.latent_dim,
-            variational=self.variational, dropout=s.dropout, batchnorm=s.batchnorm)
+            variational=self.variational, dropout=s.dropout, batchnorm=s.batchnorm,
+            hidden=s.hidden)
         self.model = data.place(init_weights(build(self.model_args), s.init))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr,
                                           weight_decay=s.weight_decay)
@@ -186,17 +187,44 @@ class AutoencoderKnnTask:
         self._train_codes = None
 
 
+#: Fu et al.'s share of each ``cyclical`` cycle spent ramping the KL weight up (then held).
+CYCLE_RAMP = 0.5
+
+
+def kl_weight(settings: VaeKnnSettings, epoch: int) -> float:
+    """The KL weight of ``epoch`` (1-based) under ``beta_schedule``.
+
+    ``constant``: ``beta``. ``warmup``: ``beta · min(1, epoch / beta_warmup_epochs)``.
+    ``cyclical``: ``max_epochs`` split into ``beta_cycles`` equal cycles, each ramping
+    linearly from 0 over its first half and holding ``beta`` over the rest.
+
+    >>> s = VaeKnnSettings.from_config({"arch": "dense", "latent_dim": 2, "n_neighbors": 1,
+    ...     "lr": 1e-3, "dropout": 0.0, "init": "default", "batch_size": 8, "beta": 1.0,
+    ...     "beta_schedule": "cyclical", "beta_cycles": 2, "max_epochs": 8})
+    >>> [kl_weight(s, e) for e in range(1, 9)]
+    [0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0, 1.0]
+    """
+    if settings.beta_schedule == "warmup":
+        return settings.beta * min(1.0, epoch / settings.beta_warmup_epochs)
+    if settings.beta_schedule == "cyclical":
+        period = settings.max_epochs / settings.beta_cycles
+        phase = ((epoch - 1) % period) / period
+        return settings.beta * min(1.0, phase / CYCLE_RAMP)
+    return settings.beta
+
+
 class VaeKnnTask(AutoencoderKnnTask):
-    """A (dense or conv) VAE trained on reconstruction + ``beta``·KL, scored by k-NN on means."""
+    """A (dense or conv) VAE trained on reconstruction + β·KL, scored by k-NN on means; β
+    follows :func:`kl_weight` epoch by epoch (reported as ``beta``), so ``val_loss`` is of
+    the epoch's own β (``recon_loss`` and ``kl`` compare across epochs)."""
 
     variational = True
     settings_type = VaeKnnSettings
     settings: VaeKnnSettings
 
-    def __init__(self, config: dict[str, Any], data: DeviceSplits, generator: torch.Generator
-                 ) -> None:
-        super().__init__(config, data, generator)
-        self.beta = self.settings.beta
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.beta = kl_weight(self.settings, epoch)
+        return {**super().train_epoch(epoch), "beta": self.beta}
 
 
 class ReducerKnnTask(ABC):
