@@ -13,10 +13,11 @@ BACKBONES: tuple[str, ...] = ("vgg16", "resnet50", "resnet18")
 SELECT_EPOCHS: tuple[str, ...] = ("best", "last")
 #: k-NN options (``trainables.neighbors``), the reports' first: ``knn_metric`` (cosine:
 #: L2-normalised codes), ``knn_weights`` (distance: 1/d votes) and ``knn_scale``
-#: (standardize: per-dimension z-scores fitted on the reference codes).
+#: (standardize: per-dimension z-scores; whiten: principal axes scaled to unit variance;
+#: both fitted on the reference codes).
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 KNN_WEIGHTS: tuple[str, ...] = ("uniform", "distance")
-KNN_SCALES: tuple[str, ...] = ("none", "standardize")
+KNN_SCALES: tuple[str, ...] = ("none", "standardize", "whiten")
 #: ResNet-18 stems (``trainables.convnets.resnet18``): torchvision's 7×7 stride-2 conv +
 #: max-pool (report 004's), or MedMNIST v2's ResNet (28): 3×3 stride-1 conv, no pool.
 RESNET_STEMS: tuple[str, ...] = ("imagenet", "small")

@@ -80,6 +80,29 @@ def test_standardize_is_fitted_on_the_reference_codes():
     assert [t.tolist() for t in constant] == [[[0.0], [0.0]], [[1.0]]]  # only centred
 
 
+def test_whiten_decorrelates_on_the_reference_codes_and_drops_flat_axes():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(500, 2)) * [10.0, 0.5]
+    train = torch.tensor(np.column_stack([base, base[:, 0] + base[:, 1]]))  # rank 2 in 3-d
+    ref, query = neighbors.prepare(train, train[:5] * 2, scale="whiten")
+    assert ref.shape == (500, 2) and query.shape == (5, 2)
+    cov = torch.cov(ref.T)
+    assert torch.allclose(cov, torch.eye(2, dtype=cov.dtype), atol=1e-9)
+    assert ref.dtype == train.dtype
+
+
+def test_whiten_finds_the_class_signal_that_a_correlated_large_axis_hides():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=600)
+    big = rng.normal(0, 100, size=600)
+    # the class lives in the small difference between two almost equal large coordinates
+    x = np.stack([big, big + 0.5 * y + rng.normal(0, 0.05, size=600)], axis=1)
+    accuracy = {scale: neighbors.accuracy_by_k(
+        torch.tensor(x[:400]), torch.tensor(y[:400]), torch.tensor(x[400:]),
+        torch.tensor(y[400:]), [5], 2, scale=scale)[5] for scale in KNN_SCALES}
+    assert max(accuracy["none"], accuracy["standardize"]) < 0.7 < 0.95 < accuracy["whiten"]
+
+
 @pytest.mark.parametrize(("metric", "weights", "scale"), OPTIONS)
 def test_every_combination_matches_scikit_learn(metric, weights, scale):
     rng = np.random.default_rng(1)
@@ -90,7 +113,8 @@ def test_every_combination_matches_scikit_learn(metric, weights, scale):
                             torch.tensor(x[200:]), ks, 4, metric=metric, weights=weights,
                             scale=scale)
     for k in ks:
-        scaler = [StandardScaler()] if scale == "standardize" else []
+        scaler = {"none": [], "standardize": [StandardScaler()],
+                  "whiten": [PCA(whiten=True)]}[scale]
         theirs = make_pipeline(*scaler, KNeighborsClassifier(
             k, metric=metric, weights=weights, algorithm="brute")).fit(x[:200], y[:200])
         assert (neighbors.predict(votes[k]).numpy() == theirs.predict(x[200:])).all(), k
@@ -167,7 +191,8 @@ def test_the_search_samples_the_options_and_presets_keep_the_reports(method):
     assert searched == (["knn_metric", "knn_weights"] if method == "pca_knn"
                         else list(REPORT_KNN))  # PCA's scaling is whiten
     assert not parameters(plan.space) & set(plan.constants)  # no constant hides a sample
-    drawn = {tuple(config[name] for name in searched) for config in sampled_configs(plan)}
+    drawn = {tuple(config[name] for name in searched)
+             for config in sampled_configs(plan, draws=100)}
     assert drawn == set(itertools.product(*(KNN_OPTIONS[name] for name in searched)))
     for config in trial_configs(method, "report004"):
         assert {k: config[k] for k in REPORT_KNN} == REPORT_KNN

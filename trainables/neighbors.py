@@ -3,7 +3,10 @@
 Its options (names in ``core.names``; the defaults are the reports' k-NN) are
 scikit-learn's: ``scale="standardize"`` z-scores each dimension with the training (reference)
 codes' mean and standard deviation, a ``StandardScaler`` fitted on them (a constant
-dimension is only centred); ``metric="cosine"`` L2-normalises the codes, so that the same
+dimension is only centred); ``scale="whiten"`` projects them on the reference codes'
+principal axes divided by their standard deviations, ``PCA(whiten=True)`` fitted on them
+(euclidean distances become Mahalanobis distances; axes without variance are dropped);
+``metric="cosine"`` L2-normalises the codes, so that the same
 euclidean top-k ranks by the cosine distance ``1 - cos``; ``weights="distance"`` weighs each
 vote by 1/distance, and a query with references at distance 0 takes only theirs, one each.
 """
@@ -30,15 +33,29 @@ def k_values(n_neighbors: int, k_max: int, n_train: int) -> list[int]:
 
 def prepare(train_x: torch.Tensor, query_x: torch.Tensor, *, metric: str = "euclidean",
             scale: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
-    """Training and query codes as the k-NN compares them: standardised on the training
-    codes' statistics, then L2-normalised for the cosine metric."""
+    """Training and query codes as the k-NN compares them: standardised or whitened on the
+    training codes' statistics, then L2-normalised for the cosine metric."""
     if scale == "standardize":
         mean, std = train_x.mean(dim=0), train_x.std(dim=0, correction=0)
         std = torch.where(std < 10 * torch.finfo(std.dtype).eps, torch.ones_like(std), std)
         train_x, query_x = (train_x - mean) / std, (query_x - mean) / std
+    elif scale == "whiten":
+        train_x, query_x = whiten(train_x, query_x)
     if metric == "cosine":
         train_x, query_x = F.normalize(train_x, dim=1), F.normalize(query_x, dim=1)
     return train_x, query_x
+
+
+def whiten(train_x: torch.Tensor, query_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets in the training codes' whitened principal axes (scikit-learn's
+    ``PCA(whiten=True)``: ``(x - mean) @ Vᵀ / (S / sqrt(n - 1))``), computed in float64;
+    axes whose standard deviation is below 1e-6 of the largest are dropped."""
+    mean = train_x.double().mean(dim=0)
+    _, s, vt = torch.linalg.svd(train_x.double() - mean, full_matrices=False)
+    std = s / max(len(train_x) - 1, 1) ** 0.5
+    keep = std > 1e-6 * std.max()
+    projection = vt[keep].T / std[keep]
+    return tuple(((x.double() - mean) @ projection).to(x.dtype) for x in (train_x, query_x))
 
 
 @torch.no_grad()
