@@ -19,6 +19,8 @@ the sampled value. ``Annotated[str, OneOf(names)]`` restricts a string to names.
 Knn(n_neighbors=5, metric='euclidean', k_max=50)
 >>> Knn.defaults()
 {'metric': 'euclidean', 'k_max': 50}
+>>> Knn.choices()
+{'metric': ('euclidean', 'cosine')}
 >>> Knn.from_config({"n_neighbors": 5, "metric": "manhattan"})
 Traceback (most recent call last):
 ValueError: Knn: metric must be one of euclidean, cosine, got 'manhattan'
@@ -71,6 +73,14 @@ class Settings:
                 if f.default is not dataclasses.MISSING and f.default is not None
                 and not f.metadata.get("searched")}
 
+    @classmethod
+    def choices(cls) -> dict[str, tuple[str, ...]]:
+        """The names each ``OneOf`` string may take, by config key (a search space's
+        ``CHOICES``: ``--set`` values of its constants are checked against them)."""
+        hints = typing.get_type_hints(cls, include_extras=True)
+        return {f.metadata.get("key", f.name): names for f in dataclasses.fields(cls)
+                if (names := _one_of(hints[f.name])) is not None}
+
     def require(self, name: str, when: str) -> None:
         """ValueError unless the parameter ``name``, None by default, was given ``when``."""
         if getattr(self, name) is None:
@@ -82,12 +92,18 @@ def searched(default: Any) -> Any:
     return dataclasses.field(default=default, metadata={"searched": True})
 
 
+def _one_of(hint: Any) -> tuple[str, ...] | None:
+    """The names of an ``Annotated[str, OneOf(names)]`` hint, else None."""
+    if typing.get_origin(hint) is not Annotated:
+        return None
+    return next((e.names for e in typing.get_args(hint)[1:] if isinstance(e, OneOf)), None)
+
+
 def _cast(value: Any, hint: Any, name: str) -> Any:
     """``value`` as the type ``hint`` says (int, float, bool, str, optional, one of names)."""
-    choices = None
+    choices = _one_of(hint)
     if typing.get_origin(hint) is Annotated:
-        hint, *extras = typing.get_args(hint)
-        choices = next((e.names for e in extras if isinstance(e, OneOf)), None)
+        hint = typing.get_args(hint)[0]
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         if value is None:
             return None

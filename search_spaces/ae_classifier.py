@@ -50,6 +50,7 @@ class AeClassifierSettings(Settings):
 
 
 DEFAULTS: dict[str, Any] = AeClassifierSettings.defaults()
+CHOICES: dict[str, tuple[str, ...]] = AeClassifierSettings.choices()
 
 
 def space(trial: optuna.Trial) -> None:

@@ -52,6 +52,7 @@ class AutoencoderKnnSettings(KnnSettings):
 
 
 DEFAULTS: dict[str, Any] = AutoencoderKnnSettings.defaults()
+CHOICES: dict[str, tuple[str, ...]] = AutoencoderKnnSettings.choices()
 
 #: The k of report 004's AE and VAE tables.
 TABLE_K = [5, 10, 15, 25, 35, 50]

@@ -43,6 +43,7 @@ class CnnSettings(ClassifierSettings):
 
 
 DEFAULTS: dict[str, Any] = CnnSettings.defaults()
+CHOICES: dict[str, tuple[str, ...]] = CnnSettings.choices()
 
 #: Report 003's test fractions; sets with an official test split keep it (see Splits.resplit),
 #: except under ``protocol=leaky``, which pools every image before splitting.

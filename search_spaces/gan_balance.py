@@ -63,6 +63,7 @@ class GanBalanceSettings(MedmnistResnetSettings):
 
 
 DEFAULTS: dict[str, Any] = GanBalanceSettings.defaults()
+CHOICES: dict[str, tuple[str, ...]] = GanBalanceSettings.choices()
 
 
 def space(trial: optuna.Trial) -> None:

@@ -33,6 +33,7 @@ class IsomapKnnSettings(KnnSettings):
 
 
 DEFAULTS: dict[str, Any] = IsomapKnnSettings.defaults()
+CHOICES: dict[str, tuple[str, ...]] = IsomapKnnSettings.choices()
 
 
 def space(trial: optuna.Trial) -> None:

@@ -30,6 +30,7 @@ class MedmnistResnetSettings(ClassifierSettings):
 
 
 DEFAULTS: dict[str, Any] = MedmnistResnetSettings.defaults()
+CHOICES: dict[str, tuple[str, ...]] = MedmnistResnetSettings.choices()
 
 
 def space(trial: optuna.Trial) -> None:

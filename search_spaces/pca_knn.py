@@ -36,6 +36,7 @@ class PcaKnnSettings(KnnSettings):
 
 
 DEFAULTS: dict[str, Any] = PcaKnnSettings.defaults()
+CHOICES: dict[str, tuple[str, ...]] = PcaKnnSettings.choices()
 #: The k-NN options searched (not ``knn_scale``: see the module docstring).
 KNN_SEARCHED = ("knn_metric", "knn_weights")
 

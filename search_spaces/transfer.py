@@ -84,6 +84,8 @@ class PretrainedSettings(TransferSettings):
 
 
 DEFAULTS: dict[str, Any] = {**SplitClassesSettings.defaults(), **PretrainedSettings.defaults()}
+CHOICES: dict[str, tuple[str, ...]] = {**SplitClassesSettings.choices(),
+                                       **PretrainedSettings.choices()}
 
 #: One choice list for both modes (Optuna needs the same choices for a name in one study).
 AUGMENT = ["none", "flip_crop", "flip_rotate_zoom"]

@@ -43,6 +43,7 @@ class VaeKnnSettings(AutoencoderKnnSettings):
 
 
 DEFAULTS: dict[str, Any] = VaeKnnSettings.defaults()
+CHOICES: dict[str, tuple[str, ...]] = VaeKnnSettings.choices()
 
 
 def space(trial: optuna.Trial) -> None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from core.defaults import LOOP_DEFAULTS
+from core.defaults import LOOP_CHOICES, LOOP_DEFAULTS
 from core.errors import StudyError
 from study import presets, registry
-from study.space import SpaceFn, check_fixed, override
+from study.space import SpaceFn, check_choices, check_fixed, override
 from study.spec import StudySpec
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ def resolve(spec: StudySpec) -> StudyPlan:
                          "`space:` changes the searched space: drop one of them")
     space: SpaceFn = override(module.space, spec.space)
     defaults = {**LOOP_DEFAULTS, **module.DEFAULTS}
+    check_choices(spec.fixed, {name: names for name, names in
+                               {**LOOP_CHOICES, **module.CHOICES}.items() if name in defaults})
     if preset:
         fixed = presets.check_fixed(preset, space, spec.fixed, defaults)
         grid = presets.grid(preset, fixed)

@@ -16,7 +16,6 @@ from typing import Any
 
 import optuna
 
-from core.defaults import LOOP_CHOICES
 from core.errors import StudyError
 
 SpaceFn = Callable[[optuna.Trial], Any]
@@ -225,9 +224,6 @@ def check_fixed(space: SpaceFn, fixed: Mapping[str, Any], defaults: Mapping[str,
     for name, value in fixed.items():
         if name in defaults:
             fixed[name] = _coerce(name, value, defaults[name])
-        if name in LOOP_CHOICES and value not in LOOP_CHOICES[name]:
-            raise StudyError(f"--set {name}={value!r}: choose from "
-                             f"{', '.join(LOOP_CHOICES[name])}")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen: set[str] = set()
     for _ in range(draws):
@@ -237,6 +233,14 @@ def check_fixed(space: SpaceFn, fixed: Mapping[str, Any], defaults: Mapping[str,
         known = ", ".join(sorted(seen | set(defaults)))
         raise StudyError(f"--set {unknown[0]}: not a parameter of this method (known: {known})")
     return fixed
+
+
+def check_choices(fixed: Mapping[str, Any], choices: Mapping[str, tuple[str, ...]]) -> None:
+    """StudyError for a ``--set`` value outside the names its setting may take (a constant's
+    ``CHOICES``: the space cannot check what it does not sample)."""
+    for name, value in fixed.items():
+        if name in choices and value not in choices[name]:
+            raise StudyError(f"--set {name}={value!r}: choose from {', '.join(choices[name])}")
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:

@@ -34,6 +34,7 @@ FAULTS = ("raise", "diverge", "oom", "none")
 DEFAULTS: dict[str, Any] = {
     **cnn_space.DEFAULTS, "checkpoint_every_s": 0.0, "arch": "mnist_cnn", "dropout": 0.0,
     "init": "default", "optimizer": "adam", "lr": 3e-3, "batch_size": 64, "augment": "none"}
+CHOICES = cnn_space.CHOICES
 PRESETS: dict[str, Any] = {}
 START_POINTS = [{"fault": f} for f in FAULTS]
 

@@ -35,6 +35,7 @@ METHOD = Method("gated_vae", "tests.gated:train_gated", "tests.gated", "test",
 # The search-space module of gated_vae: vae_knn's, plus the gate directory.
 space, PRESETS, START_POINTS = vae_knn.space, vae_knn.PRESETS, vae_knn.START_POINTS
 DEFAULTS: dict[str, Any] = {**vae_knn.DEFAULTS, "gate": ""}
+CHOICES = vae_knn.CHOICES
 
 
 def trial_number(gate: Path, trial_id: str) -> int:

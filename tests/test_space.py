@@ -6,9 +6,13 @@ import optuna
 import pytest
 
 from core.errors import StudyError
-from search_spaces import vae_knn
+from core.names import KNN_SCALES
+from search_spaces import pca_knn, vae_knn
 from search_spaces.common import MAX_NEIGHBORS
+from study import registry
+from study.plan import resolve
 from study.space import FixedSpace, check_fixed, parse_assignment
+from study.spec import build
 
 
 def sample(space, n=20, seed=0):
@@ -41,12 +45,31 @@ def test_fixed_space_pickles_for_resume():
     ("lr=fast", "expected a number"),
     ("k_max=many", "expected int"),
     ("wings=2", "not a parameter"),
-    ("select_epoch=worst", "select_epoch='worst': choose from best, last"),
 ])
 def test_bad_fixed_values_are_study_errors(text, message):
     name, value = parse_assignment(text)
     with pytest.raises(StudyError, match=message):
         check_fixed(vae_knn.space, {name: value}, vae_knn.DEFAULTS)
+
+
+@pytest.mark.parametrize(("method", "text", "message"), [
+    ("vae_knn", "select_epoch=worst", "select_epoch='worst': choose from best, last"),
+    ("pca_knn", "knn_scale=pca", "knn_scale='pca': choose from none, standardize, whiten"),
+    ("cnn", "protocol=sloppy", "protocol='sloppy': choose from"),
+    ("transfer", "weights=imagenet21k", "weights='imagenet21k': choose from"),
+])
+def test_a_constant_outside_its_names_is_refused_when_the_study_is_planned(method, text,
+                                                                           message):
+    with pytest.raises(StudyError, match=message):
+        resolve(build({"method": method, "fixed": dict([parse_assignment(text)])}))
+
+
+def test_every_restricted_constant_declares_its_names_and_its_default_is_one():
+    for method in registry.METHODS:
+        module = registry.get(method).space_module()
+        for name in set(module.CHOICES) & set(module.DEFAULTS):
+            assert module.DEFAULTS[name] in module.CHOICES[name], (method, name)
+    assert pca_knn.CHOICES["knn_scale"] == KNN_SCALES and "knn_scale" in pca_knn.DEFAULTS
 
 
 def test_good_fixed_values_pass_with_default_types():
