@@ -45,6 +45,11 @@ class AutoencoderKnnSettings(KnnSettings):
     dense_width: int = searched(REPORT_DENSE["dense_width"])
     dense_depth: int = searched(REPORT_DENSE["dense_depth"])
 
+    def __post_init__(self) -> None:
+        for name in ("dense_width", "dense_depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
     @property
     def hidden(self) -> tuple[int, ...]:
         """The dense autoencoder's hidden widths, e.g. ``(512, 256)``."""

@@ -10,6 +10,7 @@ import optuna
 
 from core.names import RESNET_STEMS
 from core.settings import OneOf
+from search_spaces import medmnist_resnet
 from search_spaces.common import OPTIMIZERS, Init, Preset
 from search_spaces.medmnist_resnet import MedmnistResnetSettings
 
@@ -90,8 +91,8 @@ def space(trial: optuna.Trial) -> None:
 #: each, at the default 32×32 with batch norm: the cheaper DCGAN.
 REPORT004: dict[str, Any] = {
     "gan_fraction": 0.5, "balance_ratio": 1.0, "gan_lr": 2e-4, "gan_features": 64,
-    "z_dim": 100, "gan_batch_size": 128, "arch": "resnet18", "stem": "imagenet", "lr": 1e-4,
-    "batch_size": 8, "augment": "medmnist"}
+    "z_dim": 100, "gan_batch_size": 128, "arch": "resnet18",
+    **{k: medmnist_resnet.REPORT004[k] for k in ("stem", "lr", "batch_size", "augment")}}
 
 PRESETS = {"report004": Preset(
     # gan_fraction 0: the GAN stage is the loop's first epoch, which runs all 1000 GAN
@@ -99,7 +100,7 @@ PRESETS = {"report004": Preset(
     {**REPORT004, "gan_fraction": 0.0},
     source="report 004: ResNet-18 retrained on GAN-balanced BreastMNIST, test "
            "accuracy 78.85 %",
-    study={"max_epochs": 50},
+    study=medmnist_resnet.REPORT_STUDY,
     settings={"gan_epochs": 1000, "gan_image_size": 64, "gan_batchnorm": False},
     gaps="the DCGAN trains 1000 passes over the training split (report: 1000 epochs; "
          "another run 600: --set gan_epochs=600) at 64x64 (the 28x28 images resized up, "

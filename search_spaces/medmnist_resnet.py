@@ -51,7 +51,8 @@ REPORT004: dict[str, Any] = {"lr": 1e-4, "batch_size": 8, "augment": "medmnist",
                              "init": "default", "stem": "imagenet", "optimizer": "adam",
                              **REPORT_CLASSIFIER}
 
-#: The preset's epoch selection, which both presets share.
+#: Report 004's epochs, and how the presets select among them.
+REPORT_STUDY = {"max_epochs": 50}
 SELECTION_GAP = ("BreastMNIST's own validation split selects the epoch (MedMNIST's protocol; "
                  "the report does not say which epoch it tested)")
 
@@ -59,7 +60,7 @@ PRESETS = {
     "report004": Preset(
         REPORT004, source="report 004: BreastMNIST test accuracy 83.3 %, confusion "
                           "[[21 21] [5 109]]",
-        study={"max_epochs": 50}, gaps=SELECTION_GAP),
+        study=REPORT_STUDY, gaps=SELECTION_GAP),
     # The baselines report 004's GAN oversampling (gan_balance --preset report004) is to be
     # judged against: the same classifier and epochs, the imbalance met in the loss or the
     # batches instead of with generated images.
@@ -69,7 +70,7 @@ PRESETS = {
         source="report 004's ResNet-18 on BreastMNIST (83.3 %) without balancing, with a "
                "class-weighted loss, and with balanced batches; its GAN-balanced retraining "
                "scored 78.85 %",
-        study={"max_epochs": 50},
+        study=REPORT_STUDY,
         gaps=f"not in the report, which balanced only with the GAN; {SELECTION_GAP}"),
 }
 

@@ -3,8 +3,8 @@
 ``n_components`` above what the data allows (64 features on digits) is clamped at fit time;
 the value used is reported as ``n_components_fit``. ``whiten`` is this method's code scaling:
 ``knn_scale=standardize`` divides each component by its standard deviation on the reference
-images as whitening does (the same neighbours in validation), so it is a constant here, not
-searched.
+images as whitening does (the same neighbours in validation), and ``knn_scale=whiten`` would
+whiten the whitened codes again, so it is a constant here (``none``), not searched.
 """
 
 from __future__ import annotations

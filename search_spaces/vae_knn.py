@@ -29,12 +29,14 @@ class VaeKnnSettings(AutoencoderKnnSettings):
     beta_schedule: Annotated[str, OneOf(BETA_SCHEDULES)] = searched(BETA_SCHEDULES[0])
     #: Epochs of ``warmup``'s linear ramp up to ``beta``.
     beta_warmup_epochs: int = searched(5)
-    #: Ramps of ``cyclical`` over the trial's ``max_epochs`` (Fu et al.'s 4).
+    #: Ramps of ``cyclical`` over the trial's ``max_epochs`` (Fu et al.'s 4; at most one
+    #: per two epochs).
     beta_cycles: int = searched(4)
     #: The loop's epochs, which ``cyclical`` divides into its cycles.
     max_epochs: int | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.beta_schedule == "cyclical":
             self.require("max_epochs", "with beta_schedule=cyclical")
         for name in ("beta_warmup_epochs", "beta_cycles"):

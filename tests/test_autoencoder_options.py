@@ -2,6 +2,8 @@
 the VAE's KL-weight schedule reaches its loss, the spaces sample both where they apply, and
 the presets and first trials keep report 004's autoencoders."""
 
+import doctest
+
 import pytest
 import torch
 from torch import nn
@@ -64,10 +66,20 @@ def vae_settings(**config):
      [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0]),
     ({"beta_schedule": "cyclical", "beta_cycles": 2}, [0.0, 0.5, 1.0, 1.0] * 2),
     ({"beta_schedule": "cyclical", "beta_cycles": 4, "beta": 2.0}, [0.0, 2.0] * 4),
+    ({"beta_schedule": "cyclical", "beta_cycles": 5}, [0.0, 1.0] * 4),  # 2 epochs a cycle
+    ({"beta_schedule": "cyclical", "beta_cycles": 4, "max_epochs": 10},
+     [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.5, 1.0, 1.0]),  # the last cycle takes the rest
+    ({"beta_schedule": "cyclical", "beta_cycles": 3, "max_epochs": 1}, [1.0]),
 ])
 def test_kl_weight_follows_the_schedule(config, betas):
     s = vae_settings(**config)
-    assert [knn.kl_weight(s, epoch) for epoch in range(1, 9)] == pytest.approx(betas)
+    weights = [knn.kl_weight(s, epoch) for epoch in range(1, s.max_epochs + 1)]
+    assert weights == pytest.approx(betas)
+
+
+def test_kl_weight_doctest():
+    (test,) = doctest.DocTestFinder().find(knn.kl_weight, globs=vars(knn))
+    assert test.examples and doctest.DocTestRunner().run(test).failed == 0
 
 
 def test_cyclical_needs_the_epochs_and_counts_are_positive():
@@ -88,16 +100,26 @@ def test_the_schedule_reaches_the_loss(digits):
         tasks.append(task(knn.VaeKnnTask, config, digits))
         results.append(tasks[-1].train_epoch(1))
     cyclical, zero, constant = tasks
-    assert [r["beta"] for r in results] == [0.0, 0.0, 1.0]
+    assert [r["kl_weight"] for r in results] == [0.0, 0.0, 1.0]
     assert results[0]["train_loss"] == results[1]["train_loss"] != results[2]["train_loss"]
     weights = [torch.cat([p.flatten() for p in t.model.parameters()])
                for t in (cyclical, zero, constant)]
     assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
     val = cyclical.validate()
     assert val["val_loss"] == pytest.approx(val["recon_loss"])  # β = 0 in its epoch
-    assert cyclical.train_epoch(2)["beta"] == 0.5
+    assert cyclical.train_epoch(2)["kl_weight"] == 0.5
     val = cyclical.validate()
     assert val["val_loss"] == pytest.approx(val["recon_loss"] + 0.5 * val["kl"])
+
+
+def test_only_epochs_at_the_full_beta_may_be_the_reported_model(digits):
+    t = task(knn.VaeKnnTask, {**VAE, "beta_schedule": "warmup", "beta_warmup_epochs": 3},
+             digits)
+    selectable = []
+    for epoch in range(1, 5):
+        t.train_epoch(epoch)
+        selectable.append(t.selectable())
+    assert selectable == [False, False, True, True]
 
 
 @pytest.mark.parametrize("method", ["ae_knn", "vae_knn"])

@@ -91,6 +91,16 @@ def test_whiten_decorrelates_on_the_reference_codes_and_drops_flat_axes():
     assert ref.dtype == train.dtype
 
 
+def test_whiten_drops_the_float32_noise_of_a_code_wider_than_its_layer():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 128)
+    with torch.no_grad():
+        layer.bias.fill_(100.0)  # a large offset: rounding noise grows with the magnitude
+        codes = layer(torch.randn(2000, 64))  # rank 64 in 128 dimensions, float32
+    ref, _ = neighbors.prepare(codes, codes[:3], scale="whiten")
+    assert ref.shape == (2000, 64)
+
+
 def test_whiten_finds_the_class_signal_that_a_correlated_large_axis_hides():
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, size=600)

@@ -9,7 +9,7 @@ the final test gets it back). A reference set smaller than ``n_neighbors`` votes
 images: the k used in validation is reported as ``n_neighbors_used`` (the test clamps to its
 own, larger reference count the same way), and grid values above it are left out. The k-NN
 options (``knn_metric``, ``knn_weights``, ``knn_scale``: ``trainables.neighbors``) apply to
-both; ``knn_scale=standardize`` is fitted on the references (the training codes in
+both; ``knn_scale`` (standardize, whiten) is fitted on the references (the training codes in
 validation, the training and validation codes in the test).
 
 PCA and Isomap are not iterative. Their task fits the reducer once, in the first epoch it
@@ -195,28 +195,37 @@ def kl_weight(settings: VaeKnnSettings, epoch: int) -> float:
     """The KL weight of ``epoch`` (1-based) under ``beta_schedule``.
 
     ``constant``: ``beta``. ``warmup``: ``beta · min(1, epoch / beta_warmup_epochs)``.
-    ``cyclical``: ``max_epochs`` split into ``beta_cycles`` equal cycles, each ramping
-    linearly from 0 over its first half and holding ``beta`` over the rest.
+    ``cyclical``: ``max_epochs`` split into ``beta_cycles`` cycles of whole epochs (the last
+    takes the remainder), each starting at 0 and ramping linearly to ``beta`` over its first
+    half, then holding it; a cycle spans two epochs at least, so ``beta_cycles`` is capped at
+    ``max_epochs // 2`` (a one-epoch trial trains at ``beta``).
 
     >>> s = VaeKnnSettings.from_config({"arch": "dense", "latent_dim": 2, "n_neighbors": 1,
     ...     "lr": 1e-3, "dropout": 0.0, "init": "default", "batch_size": 8, "beta": 1.0,
-    ...     "beta_schedule": "cyclical", "beta_cycles": 2, "max_epochs": 8})
-    >>> [kl_weight(s, e) for e in range(1, 9)]
-    [0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0, 1.0]
+    ...     "beta_schedule": "cyclical", "beta_cycles": 2, "max_epochs": 9})
+    >>> [kl_weight(s, e) for e in range(1, 10)]
+    [0.0, 0.5, 1.0, 1.0, 0.0, 0.4, 0.8, 1.0, 1.0]
     """
     if settings.beta_schedule == "warmup":
         return settings.beta * min(1.0, epoch / settings.beta_warmup_epochs)
     if settings.beta_schedule == "cyclical":
-        period = settings.max_epochs / settings.beta_cycles
-        phase = ((epoch - 1) % period) / period
-        return settings.beta * min(1.0, phase / CYCLE_RAMP)
+        epochs = settings.max_epochs
+        cycles = min(settings.beta_cycles, epochs // 2)
+        if cycles < 1:
+            return settings.beta
+        period = epochs // cycles
+        cycle = min((epoch - 1) // period, cycles - 1)
+        length = period if cycle < cycles - 1 else epochs - cycle * period
+        position = epoch - 1 - cycle * period
+        return settings.beta * min(1.0, position / (CYCLE_RAMP * length))
     return settings.beta
 
 
 class VaeKnnTask(AutoencoderKnnTask):
     """A (dense or conv) VAE trained on reconstruction + β·KL, scored by k-NN on means; β
-    follows :func:`kl_weight` epoch by epoch (reported as ``beta``), so ``val_loss`` is of
-    the epoch's own β (``recon_loss`` and ``kl`` compare across epochs)."""
+    follows :func:`kl_weight` epoch by epoch (reported as ``kl_weight``), so ``val_loss`` is
+    of the epoch's own β (``recon_loss`` and ``kl`` compare across epochs). Only an epoch
+    trained at the full ``beta`` may be the reported model (:meth:`selectable`)."""
 
     variational = True
     settings_type = VaeKnnSettings
@@ -224,7 +233,11 @@ class VaeKnnTask(AutoencoderKnnTask):
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.beta = kl_weight(self.settings, epoch)
-        return {**super().train_epoch(epoch), "beta": self.beta}
+        return {**super().train_epoch(epoch), "kl_weight": self.beta}
+
+    def selectable(self) -> bool:
+        """Whether the current weights may be the reported model: trained at ``beta``."""
+        return self.beta == self.settings.beta
 
 
 class ReducerKnnTask(ABC):

@@ -48,12 +48,15 @@ def prepare(train_x: torch.Tensor, query_x: torch.Tensor, *, metric: str = "eucl
 
 def whiten(train_x: torch.Tensor, query_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sets in the training codes' whitened principal axes (scikit-learn's
-    ``PCA(whiten=True)``: ``(x - mean) @ Vᵀ / (S / sqrt(n - 1))``), computed in float64;
-    axes whose standard deviation is below 1e-6 of the largest are dropped."""
+    ``PCA(whiten=True)``: ``(x - mean) @ Vᵀ / (S / sqrt(n - 1))``), computed in float64.
+    Axes without variance are dropped: a standard deviation below 1e-6 of the largest, or
+    within the codes' rounding (16 units in the last place of their largest magnitude: a
+    128-d code from a 64-wide layer has 64 axes of float32 noise)."""
     mean = train_x.double().mean(dim=0)
     _, s, vt = torch.linalg.svd(train_x.double() - mean, full_matrices=False)
     std = s / max(len(train_x) - 1, 1) ** 0.5
-    keep = std > 1e-6 * std.max()
+    rounding = 16 * torch.finfo(train_x.dtype).eps * train_x.abs().max().double()
+    keep = std > torch.maximum(1e-6 * std.max(), rounding)
     projection = vt[keep].T / std[keep]
     return tuple(((x.double() - mean) @ projection).to(x.dtype) for x in (train_x, query_x))
 

@@ -120,6 +120,8 @@ class Autoencoder(nn.Module):
 
     def __init__(self, in_shape: Sequence[int], *, arch: str, latent_dim: int,
                  variational: bool, dropout: float = 0.0, batchnorm: bool = True,
+                 # hidden: report 004's dense widths as assumed (search_spaces.ae_knn's
+                 # REPORT_DENSE); checkpoints stored before ``hidden`` was rebuild with them
                  hidden: Sequence[int] = (512, 256), channels: Sequence[int] = (32, 64, 128)
                  ) -> None:
         super().__init__()
