@@ -113,7 +113,9 @@ def lines(study: Study) -> list[str]:
     if sel.trial_id is None:
         out.append("best: none (no trial completed all epochs)")
         return out
-    config = ", ".join(f"{k}={fmt_value(v)}" for k, v in sel.config.items())
+    # a conditional parameter this configuration did not sample is NaN in the table
+    config = ", ".join(f"{k}={fmt_value(v)}" for k, v in sel.config.items()
+                       if not (isinstance(v, float) and np.isnan(v)))
     mean, half, n = sel.objective
     by = study.selection_metric
     if study.repeats > 1:

@@ -262,3 +262,12 @@ def test_campaign_bars_keep_their_intervals_in_range(tmp_path, drawn):
     # 0.97 + 0.08 clipped to 1; 0.7 has no interval (a bar of length 0)
     assert sorted(tops) == pytest.approx([0.7, 0.8, 0.96, 1.0])
     assert ax.get_ylim()[1] == 1.0
+
+
+def test_best_trial_line_leaves_out_parameters_the_configuration_did_not_sample(tmp_path):
+    trials = [{"config": {"lr": 1e-3, "weight_decay": 1e-4}, "val_acc": 0.8, "test_acc": 0.8},
+              {"config": {"lr": 3e-3, "weight_decay": 1e-3}, "val_acc": 0.7, "test_acc": 0.7},
+              {"config": {"lr": 2e-3}, "val_acc": 0.9, "test_acc": 0.9}]
+    lines = summary.lines(load(write_study(tmp_path / "conditional", trials)))
+    (best,) = [line for line in lines if line.startswith("best trial:")]
+    assert best.endswith("): lr=0.002")  # not weight_decay=nan
