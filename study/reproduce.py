@@ -21,6 +21,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -230,17 +231,22 @@ def _spec(step: Step, steps: list[Step], folder: Path) -> StudySpec | None:
         return dataclasses.replace(load_saved(str(study_dir)), resume=True, overwrite=False)
     if step.spec is not None:
         return dataclasses.replace(step.spec, overwrite=(study_dir / SPEC_FILE).exists())
+    from study.plan import resolve
+    from study.space import parameters
+
     searched = next(s.spec for s in steps if s.study == step.study and s.kind == "searched")
-    best = best_configuration(folder / f"{step.study}-searched")
+    best = best_configuration(folder / f"{step.study}-searched",
+                              parameters(resolve(searched).space))
     if best is None:
         return None
     faithful = next(s.spec for s in steps if s.study == step.study and s.kind == "faithful")
     return campaigns.rerun_spec(step.study, searched, best, faithful.repeats)
 
 
-def best_configuration(study_dir: Path) -> dict[str, Any] | None:
-    """The searched values of a study's best trial on validation, as its params.json has
-    them (None when no trial completed)."""
+def best_configuration(study_dir: Path, names: Collection[str]) -> dict[str, Any] | None:
+    """The values of the parameters ``names`` (those the space samples) of a study's best
+    trial on validation, as its params.json has them (None when no trial completed). Every
+    sampled value is taken, also one that no trial happened to vary."""
     from analysis import results
 
     try:
@@ -251,7 +257,7 @@ def best_configuration(study_dir: Path) -> dict[str, Any] | None:
     if best is None:
         return None
     config = json.loads((study.trial_dir(str(best["trial_id"])) / "params.json").read_text())
-    return {k: config[k] for k in results.config_key(study) if config.get(k) is not None}
+    return {k: config[k] for k in names if config.get(k) is not None}
 
 
 def share(budget: float, spent: float, weight: float, left: float) -> float:

@@ -13,8 +13,9 @@ from analysis import campaign as comparison
 from core.errors import StudyError
 from study import campaign as campaigns
 from study.plan import resolve
-from study.reproduce import main, share
+from study.reproduce import best_configuration, main, share
 from study.spec import read_config
+from tests.test_report_tables import write_study
 
 REPORTS = campaigns.names()
 
@@ -224,3 +225,13 @@ def test_a_study_files_space_section_shapes_the_searched_study_only(tmp_path):
     assert faithful.space == {} and faithful.preset == "report004"
     assert searched.space == {"n_components": {"low": 10, "high": 120}}
     resolve(faithful), resolve(searched)
+
+
+def test_the_rerun_fixes_every_sampled_value_also_one_no_trial_varied(tmp_path):
+    """With few trials a sampled parameter may take one value in all of them; the analysis
+    then counts it as a constant, but the rerun must still fix it, not sample it anew."""
+    study = write_study(tmp_path / "searched", [
+        {"config": {"lr": 1e-3, "knn_metric": "cosine"}, "val_acc": 0.9, "test_acc": 0.9},
+        {"config": {"lr": 2e-3, "knn_metric": "cosine"}, "val_acc": 0.8, "test_acc": 0.8}])
+    assert best_configuration(study, ["lr", "knn_metric", "dense_width"]) == {
+        "lr": 1e-3, "knn_metric": "cosine"}  # dense_width: not sampled by this trial
