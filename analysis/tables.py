@@ -130,7 +130,10 @@ def configurations(study: Study, top: int = 10) -> Table:
     done = study.completed()
     tests = _test_metrics(study)
     rows = []
-    for values, group in study.trials.groupby(key, dropna=False, sort=False):
+    # every parameter fixed (a rerun of one configuration over seeds): one group of all
+    groups = study.trials.groupby(key, dropna=False, sort=False) if key else [
+        ((), study.trials)]
+    for values, group in groups:
         values = values if isinstance(values, tuple) else (values,)
         g_done = done.loc[done.index.intersection(group.index)]
         row = dict(zip(key, values))

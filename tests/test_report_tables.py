@@ -271,3 +271,15 @@ def test_best_trial_line_leaves_out_parameters_the_configuration_did_not_sample(
     lines = summary.lines(load(write_study(tmp_path / "conditional", trials)))
     (best,) = [line for line in lines if line.startswith("best trial:")]
     assert best.endswith("): lr=0.002")  # not weight_decay=nan
+
+
+def test_a_rerun_of_one_fixed_configuration_over_seeds_gets_its_report(tmp_path):
+    trials = [{"config": {"arch": "dense", "lr": 1e-3, REPEAT_KEY: seed}, "val_acc": v,
+               "test_acc": a} for seed, (v, a) in enumerate([(0.9, 0.8), (0.8, 0.7),
+                                                             (0.85, 0.75)])]
+    study_dir = write_study(tmp_path / "rerun", trials, repeats=3)
+    report = write_report(study_dir, latent_walk=False)
+    configs = markdown_table(report.path.read_text(), "Configurations over seeds (top 1)")
+    assert configs.iloc[0]["test_acc mean [95 % CI]"].startswith("0.7500 [")
+    numeric = tables.configurations(load(study_dir)).numeric
+    assert (len(numeric), numeric.iloc[0]["seeds"], numeric.iloc[0]["completed"]) == (1, 3, 3)
