@@ -110,8 +110,8 @@ def new_tuner(plan: StudyPlan, trainable: Any, *, reuse_actors: bool = True,
             search_alg=make_searcher(plan),
             scheduler=make_scheduler(plan),
             num_samples=spec.num_samples * spec.repeats,
-            # --reproducible: one trial at a time, so TPE sees results in a fixed order.
-            max_concurrent_trials=1 if spec.reproducible else spec.max_concurrent,
+            # A grid's generator limits itself (Tune ignores this for one, with a warning).
+            max_concurrent_trials=None if plan.grid else concurrency(spec),
             time_budget_s=spec.time_budget,
             reuse_actors=reuse_actors,
             trial_dirname_creator=trial_dirname(plan)),
@@ -125,13 +125,19 @@ def grid_space(plan: StudyPlan) -> dict[str, Any]:
     return {**keys, REPEAT_KEY: 0, **plan.constants, **plan.fixed}
 
 
+def concurrency(spec: StudySpec) -> int | None:
+    """Trials at once: one with ``--reproducible`` (TPE sees results in a fixed order), else
+    ``--max-concurrent`` (None: as many as the resources allow)."""
+    return 1 if spec.reproducible else spec.max_concurrent
+
+
 def make_searcher(plan: StudyPlan) -> SearchAlgorithm | Searcher:
     """OptunaSearch (TPE seeded with the report's best point, or random) over the space, its
     Optuna study named after the study and kept in the study's journal (study.journal); a
     preset's grid, each point once per seed (``__trial_index__`` as ``--repeats`` sets it)."""
     spec = plan.spec
     if plan.grid:
-        return BasicVariantGenerator(points_to_evaluate=[
+        return BasicVariantGenerator(max_concurrent=concurrency(spec) or 0, points_to_evaluate=[
             {**point, REPEAT_KEY: r} for point in plan.grid for r in range(spec.repeats)])
     space = FixedSpace(plan.space, plan.fixed, plan.constants)
     if spec.searcher == "random":

@@ -105,6 +105,14 @@ def test_the_random_searcher_keeps_a_journal_and_a_preset_grid_has_none(tmp_path
     assert not (tmp_path / "grid" / "s" / OPTUNA_JOURNAL).exists()
 
 
+@pytest.mark.parametrize("options, limit", [
+    ({"max_concurrent": 1}, 1), ({"reproducible": True}, 1), ({}, 0)])
+def test_a_preset_grid_runs_no_more_trials_at_once_than_asked(tmp_path, options, limit):
+    # Tune ignores max_concurrent_trials for a BasicVariantGenerator: it must limit itself
+    grid = make_searcher(spec_plan(tmp_path, preset="report004", **options))
+    assert grid.max_concurrent == limit
+
+
 def test_cloud_storage_keeps_the_optuna_study_in_memory():
     assert study_storage("s3://bucket/studies/s") is None
 
