@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import optuna
 
-from core.names import RESNET_STEMS
+from core.names import CLASS_WEIGHTS, LR_SCHEDULES, NORMALIZATIONS, RESNET_STEMS, SAMPLERS
 from core.settings import OneOf
 from search_spaces import medmnist_resnet
-from search_spaces.common import OPTIMIZERS, Init, Preset
+from search_spaces.common import OPTIMIZERS, REPORT_CLASSIFIER, Init, Preset
 from search_spaces.medmnist_resnet import MedmnistResnetSettings
 
 #: The classifier: report 004's ResNet-18, or report 002's MNIST CNN (cheaper).
@@ -34,9 +34,16 @@ class GanBalanceSettings(MedmnistResnetSettings):
     arch: Annotated[str, OneOf(ARCHS)]
     dropout: float | None = None
     init: Init = "default"
-    #: Constants here (searched in ``medmnist_resnet``): ``--set`` may still change them.
+    #: Constants here (searched in ``medmnist_resnet``): ``--set`` may still change them. A
+    #: schedule spans the epochs each classifier trains (the balanced one: G to the end).
     optimizer: Annotated[str, OneOf(OPTIMIZERS)] = "adam"
     weight_decay: float = 0.0
+    lr_schedule: Annotated[str, OneOf(LR_SCHEDULES)] = REPORT_CLASSIFIER["lr_schedule"]
+    warmup_epochs: int = 0
+    label_smoothing: float = REPORT_CLASSIFIER["label_smoothing"]
+    class_weight: Annotated[str, OneOf(CLASS_WEIGHTS)] = REPORT_CLASSIFIER["class_weight"]
+    sampler: Annotated[str, OneOf(SAMPLERS)] = REPORT_CLASSIFIER["sampler"]
+    normalize: Annotated[str, OneOf(NORMALIZATIONS)] = REPORT_CLASSIFIER["normalize"]
     max_epochs: int
     #: GAN passes over the training split in all, spread over the GAN stage's loop epochs
     #: (report 004: 1000; 600 in another run); 0: one pass per loop epoch of the stage.

@@ -276,3 +276,30 @@ def test_the_imbalance_preset_is_the_reports_classifier_balanced_three_ways(digi
     assert tasks[0].class_weights is tasks[0].sample_weights is None
     assert tasks[1].class_weights is not None and tasks[1].sample_weights is None
     assert tasks[2].class_weights is None and tasks[2].sample_weights is not None
+
+
+def test_gan_balance_trains_with_the_options_set_and_schedules_each_classifiers_epochs(
+        digits):
+    """gan_balance takes medmnist_resnet's training options as constants (``--set``); a
+    schedule spans the epochs each of its classifiers trains: 1 to G - 1, then G to the
+    end on the balanced split."""
+    options = {"lr_schedule": "onecycle", "label_smoothing": 0.1, "class_weight": "balanced",
+               "sampler": "balanced", "normalize": "dataset"}
+    (config,) = trial_configs("gan_balance", "report004", fixed=options)
+    config = {**config, "gan_features": 8, "z_dim": 4, "gan_image_size": 8, "gan_fraction": 0.3,
+              "max_epochs": 10}
+    task = gan_balance.GanBalanceTask(config, DeviceSplits.from_splits(digits, CPU),
+                                      seed_everything(0))
+    assert task.stage_epochs == 3
+
+    def schedule_epochs() -> float:
+        clf = task.clf
+        return clf.lr_scheduler.total_steps / steps_per_epoch(len(clf.data.y["train"]), 8)
+
+    assert schedule_epochs() == 2
+    task.balance()
+    assert task.synthetic is not None and schedule_epochs() == 8
+    clf = task.clf
+    assert clf.label_smoothing == 0.1
+    assert clf.class_weights is not None and clf.sample_weights is not None
+    assert clf.standardize is not None

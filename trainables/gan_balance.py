@@ -18,9 +18,11 @@ count gets generated images up to it (``synthetic`` = how many; ``samples.png`` 
 directory shows ``grid_columns`` generated images per class, one row each), resized to the
 dataset's image size, and the classifier is trained afresh on real + synthetic images from
 epoch G to the end (``max_epochs - G + 1`` epochs) — the report retrains it on the balanced
-set. Test metrics are the balanced classifier's: with ``select_epoch=best`` the loop selects
-among epochs G to the end only (:meth:`GanBalanceTask.selectable`), never the unbalanced
-baseline.
+set. Both classifiers train as ``medmnist_resnet``'s would (its options, constants here that
+``--set`` changes: ``lr_schedule``, ``class_weight``, ``sampler``, …), a schedule spanning the
+epochs each trains. Test metrics are the balanced classifier's: with ``select_epoch=best``
+the loop selects among epochs G to the end only (:meth:`GanBalanceTask.selectable`), never
+the unbalanced baseline.
 
 ``imbalance`` < 1 keeps only that fraction of every class in the upper half of the classes in
 the training split (validation and test untouched): digits is balanced, so the tests make it
@@ -99,16 +101,21 @@ class GanBalanceTask:
         self.clf = self._classifier()
 
     def _classifier(self) -> ClassifierTask:
-        """A fresh classifier on the real (+ synthetic, once generated) training images."""
+        """A fresh classifier on the real (+ synthetic, once generated) training images,
+        its learning-rate schedule over the epochs it trains: 1 to G - 1 on the real images,
+        G to the end on the balanced ones."""
         data, s = self.real, self.settings
+        epochs = self.stage_epochs - 1
         if self.synthetic is not None:
             x, y = self.synthetic
             data = replace(data, x={**data.x, "train": torch.cat([data.x["train"], x])},
                            y={**data.y, "train": torch.cat([data.y["train"], y])})
+            epochs = s.max_epochs - self.stage_epochs + 1
         args = model_args(classifier, arch=s.arch, in_shape=data.info.shape,
                           num_classes=data.info.num_classes, dropout=s.dropout or 0.0,
                           stem=s.stem)
-        return ClassifierTask.from_settings(args, data, self.generator, s)
+        return ClassifierTask.from_settings(args, data, self.generator,
+                                            replace(s, max_epochs=max(1, epochs)))
 
     def gan_passes(self, epoch: int) -> int:
         """GAN passes over the training split done by the end of loop epoch ``epoch``: one
