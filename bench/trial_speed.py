@@ -26,15 +26,20 @@ from torchvision import transforms
 
 from bench.report import Figure, speedup
 from core.splits import DatasetInfo, Splits
-from trainables.classify import ClassifierTask
+from search_spaces import medmnist_resnet as medmnist_space
 from trainables.cnn import make_task as make_cnn_task
 from trainables.knn import VaeKnnTask
 from trainables.loop import Acceleration, DeviceSplits
+from trainables.medmnist_resnet import make_task as make_medmnist_task
 
 REPORT_KS = (5, 10, 15, 25, 35, 50)
 VAE_CONFIG: dict[str, Any] = {
     "arch": "dense", "latent_dim": 80, "n_neighbors": 25, "lr": 1e-3, "dropout": 0.0,
     "init": "default", "beta": 1.0, "batch_size": 128, "k_max": 50}
+#: Report 004's ResNet-18 (Adam 1e-4, batch 8, augmentation), where the optimiser step
+#: weighs most: 11 M parameters for every 8 images.
+RESNET_CONFIG: dict[str, Any] = {**medmnist_space.DEFAULTS, **medmnist_space.REPORT004,
+                                 "max_epochs": 1}
 #: Report 002's CIFAR-10 CNN with its augmentation and SGD (batch 64 instead of the report's 4,
 #: which would make both sides per-step bound).
 CNN_CONFIG: dict[str, Any] = {
@@ -62,15 +67,18 @@ def loader(x: np.ndarray, y: np.ndarray, batch_size: int, train: bool,
     return DataLoader(TorchvisionStyle(x, y, transform), batch_size=batch_size, shuffle=train)
 
 
-def cifar_shaped(n_train: int, n_test: int, seed: int = 0) -> Splits:
-    """Random uint8 images 3×32×32 with 10 labels; validation and test both ``n_test``."""
+def cifar_shaped(n_train: int, n_test: int, seed: int = 0, *, channels: int = 3,
+                 side: int = 32, classes: int = 10) -> Splits:
+    """Random uint8 images (3×32×32 with 10 labels unless told); validation and test both
+    ``n_test``."""
     rng = np.random.default_rng(seed)
 
     def part(n: int) -> tuple[np.ndarray, np.ndarray]:
-        return (rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8),
-                rng.integers(0, 10, size=n).astype(np.int64))
+        return (rng.integers(0, 256, size=(n, channels, side, side), dtype=np.uint8),
+                rng.integers(0, classes, size=n).astype(np.int64))
 
-    info = DatasetInfo("cifar_shaped", tuple(str(i) for i in range(10)), 3, (32, 32), True)
+    info = DatasetInfo("cifar_shaped", tuple(str(i) for i in range(classes)), channels,
+                       (side, side), True)
     return Splits(*part(n_train), *part(n_test), *part(n_test), info)
 
 
@@ -152,8 +160,9 @@ def reference_cnn(splits: Splits, epochs: int) -> float:
     def trial() -> None:
         torch.manual_seed(0)
         dev = DeviceSplits.from_splits(splits, device)
-        task: ClassifierTask = make_cnn_task(CNN_CONFIG, dev, torch.Generator())
-        model, optimizer = task.model, task.optimizer
+        model = make_cnn_task(CNN_CONFIG, dev, torch.Generator()).model
+        optimizer = torch.optim.SGD(model.parameters(), lr=CNN_CONFIG["lr"],
+                                    momentum=CNN_CONFIG["momentum"])
         augment = [transforms.RandomHorizontalFlip(), transforms.RandomCrop(32, padding=4)]
         for _ in range(epochs):
             model.train()
@@ -196,4 +205,22 @@ def run(quick: bool) -> list[Figure]:
     cnn = figures[-1]
     figures.append(Figure(f"cnn_trial_samples_per_s ({shape})", images / cnn.value,
                           images / cnn.baseline, "samples/s", "higher", cnn.ratio))
-    return figures
+    return [*figures, resnet_optimizer(epochs)]
+
+
+def resnet_optimizer(epochs: int) -> Figure:
+    """Report 004's ResNet-18 training epochs on BreastMNIST-shaped data (546 images 1×28×28,
+    batch 8): our fused Adam against torch's default per-parameter one, the rest the same."""
+    splits = cifar_shaped(546, 78, channels=1, side=28, classes=2)
+
+    def trial(plain: bool) -> float:
+        torch.manual_seed(0)
+        task = make_medmnist_task(RESNET_CONFIG, on_device(splits), torch.Generator())
+        if plain:
+            task.optimizer = torch.optim.Adam(task.model.parameters(), lr=RESNET_CONFIG["lr"])
+        return timed(lambda: [task.train_epoch(e) for e in range(1, epochs + 1)])
+
+    plain = best_of(2, lambda: trial(True))
+    fused = best_of(2, lambda: trial(False))
+    return speedup(f"resnet_epochs_fused_adam (546 train 1x28x28, batch 8, {epochs} "
+                   f"epoch(s), {bench_device().type}, best of 2)", fused, plain, "s", "> 1x")

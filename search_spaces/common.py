@@ -30,7 +30,8 @@ from core.settings import OneOf, Settings, searched
 
 #: A weight initialisation (``trainables.nets.init_weights``).
 Init = Annotated[str, OneOf(INIT_SCHEMES)]
-#: ``trainables.classify.make_optimizer``: adamw decays the weights decoupled from the gradient.
+#: ``trainables.optimizers.make_optimizer``: adamw decays the weights decoupled from the
+#: gradient.
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 

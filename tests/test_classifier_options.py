@@ -21,8 +21,9 @@ from study.spec import build
 from tests.conftest import sampled_configs
 from tests.test_presets import trial_configs
 from trainables import checkpoints, cnn, gan_balance, medmnist_resnet
-from trainables.classify import balanced_class_weights, make_optimizer
+from trainables.classify import balanced_class_weights
 from trainables.loop import DeviceSplits, seed_everything, steps_per_epoch
+from trainables.optimizers import make_optimizer
 
 CPU = torch.device("cpu")
 #: The small MNIST CNN, trained plainly; each test adds the options it checks.
@@ -70,6 +71,26 @@ def test_adamw_decays_the_weights_decoupled_from_the_gradient():
             assert torch.allclose(w.detach(), torch.full((3,), 2.0 * shrink))
         else:  # Adam: the decay enters the gradient, normalised to a step of lr
             assert torch.allclose(w.detach(), torch.full((3,), 1.9))
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_each_optimiser_is_torchs_fused_one_and_steps_as_the_plain_one_does(name):
+    torch.manual_seed(0)
+    start, grads = torch.randn(50), [torch.randn(50) for _ in range(5)]
+    weights = []
+    for fused in (True, False):
+        w = torch.nn.Parameter(start.clone())
+        opt = make_optimizer([w], name, 0.01, momentum=0.9, weight_decay=0.1, betas=(0.5, 0.9))
+        assert opt.defaults["fused"]
+        if not fused:  # torch's per-parameter loop, the same hyperparameters
+            plain = {k: v for k, v in opt.defaults.items() if k != "decoupled_weight_decay"}
+            opt = type(opt)([w], **{**plain, "fused": None, "foreach": False})
+        for g in grads:
+            w.grad = g.clone()
+            opt.step()
+        weights.append(w.detach())
+    torch.testing.assert_close(weights[0], weights[1])
+    assert not torch.equal(weights[0], start)
 
 
 def test_steps_per_epoch_counts_the_loops_batches():

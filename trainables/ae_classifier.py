@@ -55,6 +55,7 @@ from trainables.checkpoints import build, model_args, model_state
 from trainables.classify import ClassifierTask
 from trainables.loop import DeviceSplits
 from trainables.nets import init_weights, mlp
+from trainables.optimizers import make_optimizer
 
 #: A max-pool of report 000's encoder is skipped once the map is smaller than this a side.
 MIN_POOL = 4
@@ -212,8 +213,8 @@ class AeClassifierTask:
         self.net = data.place(init_weights(build(self.net_args), s.init))
         encoder, decoder, head = (list(m.parameters()) for m in
                                   (self.net.encoder, self.net.decoder, self.net.head))
-        self.pretrain_optimizer = torch.optim.Adam(encoder + decoder, lr=s.lr,
-                                                   weight_decay=s.weight_decay)
+        self.pretrain_optimizer = make_optimizer(encoder + decoder, "adam", s.lr,
+                                                 weight_decay=s.weight_decay)
         self.classifiers = {1: self._classifier(head, s.lr)}
         if self.plan[2]:
             self.classifiers[2] = self._classifier(encoder + head, s.finetune_lr)
@@ -229,7 +230,7 @@ class AeClassifierTask:
 
     def _classifier(self, params: list[nn.Parameter], lr: float) -> ClassifierTask:
         """The classification stage training ``params`` of the whole net with Adam."""
-        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=self.settings.weight_decay)
+        optimizer = make_optimizer(params, "adam", lr, weight_decay=self.settings.weight_decay)
         return ClassifierTask(self.net, self.data, self.generator, model_args=self.net_args,
                               optimizer=optimizer, batch_size=self.settings.batch_size)
 

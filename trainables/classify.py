@@ -6,9 +6,9 @@ no-grad batches and scores are softmax probabilities.
 
 Its training options (``ClassifierSettings``; each defaults to the reports' plain training):
 the optimiser (``sgd``, ``adam``, ``adamw``), a learning-rate schedule stepped after every
-optimiser step over the trial's ``max_epochs`` (:func:`make_scheduler`; its position is part of
-the task's checkpoint), label smoothing and balanced class weights in the training loss
-(validation loss stays plain cross-entropy), class-balanced batches
+optimiser step over the trial's ``max_epochs`` (both :mod:`trainables.optimizers`; the
+schedule's position is part of the task's checkpoint), label smoothing and balanced class
+weights in the training loss (validation loss stays plain cross-entropy), class-balanced batches
 (:func:`balanced_class_weights` per row, the loop's ``train_batches``) and inputs
 standardised per channel by the training split's statistics (:func:`channel_stats`), after
 augmentation, in every split.
@@ -16,9 +16,7 @@ augmentation, in every split.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,63 +30,11 @@ from trainables.augment import Augment, policy
 from trainables.checkpoints import build, load_trained_state, trained_state
 from trainables.loop import DeviceSplits
 from trainables.nets import init_weights
+from trainables.optimizers import make_optimizer, make_scheduler
 
 NO_AUGMENT = Augment()
 #: Rows per evaluation batch (small enough for VGG16 activations on a CPU).
 EVAL_BATCH = 256
-
-
-def make_optimizer(params: Iterable[torch.Tensor], name: str, lr: float, *,
-                   momentum: float = 0.0, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """``sgd`` (with momentum) or ``adam`` (``weight_decay`` an L2 penalty in the gradient),
-    or ``adamw`` (Adam with ``weight_decay`` decoupled: each step shrinks the weights by lr ·
-    decay of themselves)."""
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r} (sgd, adam or adamw)")
-
-
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """The rate's factor after ``step`` optimiser steps: linear from 0 to 1 over ``warmup``
-    steps, then half a cosine down to 0 at ``total`` (transformers'
-    ``get_cosine_schedule_with_warmup``), 0 past it."""
-    if step < warmup:
-        return step / warmup
-    done = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.5 * (1.0 + math.cos(math.pi * done))
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: int,
-                   warmup_steps: int = 0) -> torch.optim.lr_scheduler.LRScheduler:
-    """The ``lr_schedule`` ``name`` over ``total_steps`` optimiser steps, stepped by a hook
-    after every ``optimizer.step()`` and holding its last rate past ``total_steps``.
-
-    ``cosine``: :func:`warmup_cosine`. ``onecycle``: torch's ``OneCycleLR`` with its defaults
-    (from lr/25 up to the optimiser's lr over the first 30 % of the steps, then down to
-    lr/25e4, both by cosine), the optimiser's momentum left as it is.
-    """
-    total_steps = max(1, total_steps)
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    if name == "cosine":
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, partial(warmup_cosine, total=total_steps, warmup=warmup_steps))
-    elif name == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
-            total_steps=total_steps, cycle_momentum=False)
-    else:
-        raise ValueError(f"unknown lr_schedule {name!r} (cosine or onecycle)")
-
-    def step(*_: Any) -> None:
-        if scheduler.last_epoch < total_steps:
-            scheduler.step()
-
-    optimizer.register_step_post_hook(step)
-    return scheduler
 
 
 def balanced_class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -49,6 +49,7 @@ from trainables.checkpoints import build, model_args, model_state
 from trainables.classify import ClassifierTask
 from trainables.convnets import CondDiscriminator, CondGenerator, classifier, gan_size, resize
 from trainables.loop import DeviceSplits
+from trainables.optimizers import make_optimizer
 
 SAMPLES_FILE = "samples.png"
 #: Report 004 (DCGAN): Adam β1 0.5.
@@ -93,8 +94,8 @@ class GanBalanceTask:
                                     features=s.gan_features, batchnorm=s.gan_batchnorm)
         self.gen = data.place(build(self.gen_args))
         self.disc = data.place(build(self.disc_args))
-        self.g_opt = torch.optim.Adam(self.gen.parameters(), lr=s.gan_lr, betas=BETAS)
-        self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=s.gan_lr, betas=BETAS)
+        self.g_opt = make_optimizer(self.gen.parameters(), "adam", s.gan_lr, betas=BETAS)
+        self.d_opt = make_optimizer(self.disc.parameters(), "adam", s.gan_lr, betas=BETAS)
         #: The GAN stage's loop epochs (G).
         self.stage_epochs = max(1, round(s.gan_fraction * s.max_epochs))
         self.synthetic: tuple[torch.Tensor, torch.Tensor] | None = None

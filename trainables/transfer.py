@@ -52,9 +52,10 @@ from search_spaces.transfer import PretrainedSettings, SplitClassesSettings, Tra
 from trainables import loop
 from trainables.augment import policy
 from trainables.checkpoints import build, model_args
-from trainables.classify import ClassifierTask, make_optimizer
+from trainables.classify import ClassifierTask
 from trainables.convnets import PretrainedNet, ReportCNN
 from trainables.loop import DeviceSplits
+from trainables.optimizers import make_optimizer
 
 logger = logging.getLogger(__name__)
 
