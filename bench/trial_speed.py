@@ -27,6 +27,7 @@ from torchvision import transforms
 from bench.report import Figure, speedup
 from core.splits import DatasetInfo, Splits
 from search_spaces import medmnist_resnet as medmnist_space
+from study.spec import StudySpec
 from trainables.cnn import make_task as make_cnn_task
 from trainables.knn import VaeKnnTask
 from trainables.loop import Acceleration, DeviceSplits
@@ -90,7 +91,8 @@ def bench_device() -> torch.device:
 def on_device(splits: Splits) -> DeviceSplits:
     """The splits on the bench device, with the study's default acceleration there."""
     device = bench_device()
-    return DeviceSplits.from_splits(splits, device, Acceleration.from_config({}, device))
+    accel = Acceleration.from_config({"precision": StudySpec.precision}, device)
+    return DeviceSplits.from_splits(splits, device, accel)
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -210,7 +212,8 @@ def run(quick: bool) -> list[Figure]:
 
 def resnet_optimizer(epochs: int) -> Figure:
     """Report 004's ResNet-18 training epochs on BreastMNIST-shaped data (546 images 1×28×28,
-    batch 8): our fused Adam against torch's default per-parameter one, the rest the same."""
+    batch 8): our fused Adam against torch's default one (a loop over the parameters on a CPU,
+    ``foreach`` on CUDA), the rest the same."""
     splits = cifar_shaped(546, 78, channels=1, side=28, classes=2)
 
     def trial(plain: bool) -> float:

@@ -151,6 +151,9 @@ class ClassifierSettings(Settings):
     max_epochs: int | None = None
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"{type(self).__name__}: label_smoothing must be in [0, 1), "
+                             f"got {self.label_smoothing}")
         if self.optimizer == "sgd":
             self.require("momentum", "with optimizer=sgd")
         if self.lr_schedule != "constant":

@@ -324,3 +324,6 @@ def test_gan_balance_trains_with_the_options_set_and_schedules_each_classifiers_
     assert clf.label_smoothing == 0.1
     assert clf.class_weights is not None and clf.sample_weights is not None
     assert clf.standardize is not None
+    with pytest.raises(ValueError, match="label_smoothing must be in"):  # before any GAN pass
+        gan_balance.GanBalanceTask({**config, "label_smoothing": 1.5},
+                                   DeviceSplits.from_splits(digits, CPU), seed_everything(0))

@@ -2,7 +2,9 @@
 
 Each optimiser is torch's fused implementation (one kernel over all parameters, on the CPU
 too): with ResNet-18 at report 004's batch 8 on a CPU the per-parameter Adam took a third of
-each step (``bench/trial_speed.py`` measures it).
+each step (``bench/trial_speed.py`` measures it). A checkpoint saved before the optimisers
+were fused resumes on torch's default implementation: loading a state dict restores its
+param groups, ``fused`` unset among them.
 """
 
 from __future__ import annotations
