@@ -34,8 +34,9 @@ class JournalOptunaSearch(OptunaSearch):
     Tune saves the searcher with its experiment state every few seconds; the journal records
     each step at once. After a driver killed in between, ``--resume`` meets trials that the
     journal finished but Tune runs again (the journal keeps their first value: Optuna cannot
-    change a finished trial) and trials that the journal started but Tune never recorded
-    (marked failed).
+    change a finished trial) and trials that the journal started but the saved searcher never
+    recorded (marked failed). Tune writes its trials before its searcher, so a kill between
+    the two resumes such a trial: it runs, its results stay in Tune's, TPE does not see them.
     """
 
     _rerun: frozenset[str] = frozenset()  # Tune trial ids whose Optuna trial has finished
@@ -52,11 +53,15 @@ class JournalOptunaSearch(OptunaSearch):
             trial_id for trial_id, trial in self._ot_trials.items()
             if trial.number in finished and trial_id not in self._completed_trials)
 
+    def _tells(self, trial_id: str) -> bool:
+        """Whether Optuna hears of this trial: one the saved searcher asked, still running."""
+        return trial_id in self._ot_trials and trial_id not in self._rerun
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        if trial_id not in self._rerun:
+        if self._tells(trial_id):
             super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
-        if trial_id not in self._rerun:
+        if self._tells(trial_id):
             super().on_trial_complete(trial_id, result, error)

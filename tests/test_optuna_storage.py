@@ -123,7 +123,8 @@ def space(trial):
 
 def test_a_restore_meets_a_journal_ahead_of_tunes_saved_state(tmp_path):
     """As after a driver killed between Tune's snapshots: trial a finished and trial c was
-    asked after the searcher was saved. Resumed, Tune runs a again and never knew c."""
+    asked after the searcher was saved. Resumed, Tune runs a again, and c too when the kill
+    came between Tune's saving its trials and its searcher."""
     def searcher():
         return JournalOptunaSearch(space=space, metric="val_acc", mode="max", study_name="s",
                                    storage=study_storage(str(tmp_path)))
@@ -141,6 +142,8 @@ def test_a_restore_meets_a_journal_ahead_of_tunes_saved_state(tmp_path):
     after.on_trial_result("a", {"val_acc": 0.3, "training_iteration": 2})  # no error
     after.on_trial_complete("a", {"val_acc": 0.3, "training_iteration": 2})
     after.on_trial_complete("b", {"val_acc": 0.4, "training_iteration": 1})
+    after.on_trial_result("c", {"val_acc": 0.5, "training_iteration": 1})  # no KeyError
+    after.on_trial_complete("c", {"val_acc": 0.5, "training_iteration": 1})
     after.suggest("d")
     trials = load(tmp_path, "s").trials
     assert [(t.state, t.value) for t in trials] == [
