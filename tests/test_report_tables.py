@@ -117,7 +117,8 @@ def test_leaderboard_leads_with_objective_test_metrics_and_searched_params(plain
     text = (plain / "report" / "report.md").read_text()
     board = markdown_table(text, "Leaderboard (top 5 trials)")
     assert list(board.columns) == ["rank", "trial_id", "selected_val_acc", "test_acc",
-                                   "test_auc", "arch", "lr", "batch_size", "val_acc"]
+                                   "test_recall", "test_auc", "arch", "lr", "batch_size",
+                                   "val_acc"]
     assert board["selected_val_acc"].tolist() == ["0.9990", "0.9900", "0.9000", "0.6200",
                                                   "0.6000"]
     csv = pd.read_csv(plain / "report" / "tables" / "leaderboard.csv")
@@ -132,7 +133,8 @@ def test_marginal_table_shows_intervals_from_three_trials_clipped_to_one(plain):
     text = (plain / "report" / "report.md").read_text()
     arch = markdown_table(text, "Effect of arch").set_index("arch")
     assert list(arch.columns) == ["trials", "val_acc best", "val_acc mean [95 % CI]",
-                                  "test_acc mean [95 % CI]", "test_auc mean [95 % CI]"]
+                                  "test_acc mean [95 % CI]", "test_recall mean [95 % CI]",
+                                  "test_auc mean [95 % CI]"]
     assert arch.loc["conv", "val_acc mean [95 % CI]"] == "0.6100"  # n = 2: the mean alone
     dense = arch.loc["dense", "test_acc mean [95 % CI]"]
     accs = [0.985, 0.88, 0.995]
@@ -155,8 +157,9 @@ def test_summary_and_configurations_table_print_the_same_figures(tmp_path):
     study_dir = write_study(tmp_path / "rep", trials, repeats=3)
     report = write_report(study_dir, latent_walk=False)
     configs = markdown_table(report.path.read_text(), "Configurations over seeds (top 2)")
-    assert list(configs.columns[:4]) == ["rank", "selected_val_acc mean [95 % CI]",
-                                         "test_acc mean [95 % CI]", "test_auc mean [95 % CI]"]
+    assert list(configs.columns[:5]) == ["rank", "selected_val_acc mean [95 % CI]",
+                                         "test_acc mean [95 % CI]",
+                                         "test_recall mean [95 % CI]", "test_auc mean [95 % CI]"]
     best = configs.iloc[0]
     assert best["arch"] == "dense" and best["test_acc mean [95 % CI]"].endswith(", 1.0000]")
     lines = summary.lines(load(study_dir))
