@@ -116,7 +116,7 @@ class GanBalanceTask:
                           num_classes=data.info.num_classes, dropout=s.dropout or 0.0,
                           stem=s.stem)
         return ClassifierTask.from_settings(args, data, self.generator,
-                                            replace(s, max_epochs=max(1, epochs)))
+                                            replace(s, max_epochs=epochs))
 
     def gan_passes(self, epoch: int) -> int:
         """GAN passes over the training split done by the end of loop epoch ``epoch``: one
