@@ -4,7 +4,9 @@
 ``ae_epochs`` / ``head_epochs`` / ``finetune_epochs`` are relative stage lengths scaled to
 ``--max-epochs`` (exact when they sum to it; see ``trainables.ae_classifier``).
 ``latent_dim`` exists for ``arch=mlp`` only (report 000's conv code is the 256-channel map),
-``finetune_lr`` only when there is a fine-tuning stage.
+``finetune_lr`` only when there is a fine-tuning stage. ``augment`` and ``lr_schedule`` shape
+the classification stages only (neither report had them: their presets keep ``none`` and
+``constant``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from typing import Annotated, Any
 
 import optuna
 
-from core.names import INIT_SCHEMES
-from core.settings import OneOf, Settings
+from core.names import INIT_SCHEMES, LR_SCHEDULES
+from core.settings import OneOf, Settings, searched
 from search_spaces.common import Init, Preset
 
 ARCHS = ("conv", "mlp")
+#: The augmentation policies the space samples (``trainables.augment.POLICIES``).
+AUGMENTS = ("none", "flip_crop", "affine")
+#: What neither report did: no augmentation, a constant rate.
+REPORT_TRAINING: dict[str, Any] = {"augment": AUGMENTS[0], "lr_schedule": LR_SCHEDULES[0]}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +44,10 @@ class AeClassifierSettings(Settings):
     finetune_lr: float | None = None
     max_epochs: int
     batchnorm: bool = True
+    #: On-device augmentation of the head and fine-tuning stages' batches.
+    augment: Annotated[str, OneOf(AUGMENTS)] = searched(REPORT_TRAINING["augment"])
+    #: Each classification stage's learning-rate schedule, spanning that stage's epochs.
+    lr_schedule: Annotated[str, OneOf(LR_SCHEDULES)] = searched(REPORT_TRAINING["lr_schedule"])
     #: The k-NN probe scoring the codes while pretraining.
     probe_neighbors: int = 10
     probe_samples: int = 5000
@@ -54,7 +64,8 @@ CHOICES: dict[str, tuple[str, ...]] = AeClassifierSettings.choices()
 
 
 def space(trial: optuna.Trial) -> None:
-    """Architecture, code size, optimiser, head dropout and the three stage lengths."""
+    """Architecture, code size, optimiser, head dropout, the three stage lengths, and the
+    classification stages' augmentation and schedule."""
     if trial.suggest_categorical("arch", list(ARCHS)) == "mlp":
         trial.suggest_int("latent_dim", 2, 128, log=True)
     trial.suggest_float("lr", 1e-4, 1e-2, log=True)
@@ -66,6 +77,8 @@ def space(trial: optuna.Trial) -> None:
     trial.suggest_int("head_epochs", 1, 20)
     if trial.suggest_int("finetune_epochs", 0, 20) > 0:
         trial.suggest_float("finetune_lr", 1e-5, 1e-2, log=True)
+    trial.suggest_categorical("augment", list(AUGMENTS))
+    trial.suggest_categorical("lr_schedule", list(LR_SCHEDULES))
 
 
 #: Report 000's classifier: conv AE (batch norm), Adam 1e-3 (Keras' default) in every stage,
@@ -73,13 +86,13 @@ def space(trial: optuna.Trial) -> None:
 REPORT000: dict[str, Any] = {
     "arch": "conv", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "init": "default",
     "batch_size": 64, "ae_epochs": 10, "head_epochs": 10, "finetune_epochs": 10,
-    "finetune_lr": 1e-3}
+    "finetune_lr": 1e-3, **REPORT_TRAINING}
 #: Report 001's classifier: MLP AE with a 30-d code, Adam 1e-3, weight decay 1e-5, batch 100,
 #: 10 pretraining + 10 head epochs, no fine-tuning.
 REPORT001: dict[str, Any] = {
     "arch": "mlp", "latent_dim": 30, "lr": 1e-3, "weight_decay": 1e-5, "dropout": 0.0,
     "init": "default", "batch_size": 100, "ae_epochs": 10, "head_epochs": 10,
-    "finetune_epochs": 0}
+    "finetune_epochs": 0, **REPORT_TRAINING}
 
 PRESETS = {
     "report000": Preset(

@@ -20,6 +20,7 @@ from study import data as datasets
 from study.run import main
 from trainables import knn
 from trainables.ae_classifier import AeClassifierNet, AeClassifierTask, stage_plan
+from trainables.augment import POLICIES, policy
 from trainables.loop import DeviceSplits
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64), (3, 30, 30)]
@@ -116,6 +117,42 @@ def test_ae_classifier_runs_its_three_stages(digits):
     restored = AeClassifierTask(config, dev, torch.Generator())
     restored.load_state_dict(task.state_dict())
     assert restored.stage == 2 and np.allclose(restored.test()[1], scores)
+
+
+def test_classification_stages_take_the_augmentation_and_each_their_own_schedule(digits):
+    _, dev = digits
+    config = {"arch": "mlp", "latent_dim": 8, "lr": 3e-3, "weight_decay": 0.0, "dropout": 0.0,
+              "init": "default", "batch_size": 128, "ae_epochs": 1, "head_epochs": 1,
+              "finetune_epochs": 2, "finetune_lr": 1e-3, "max_epochs": 4, "seed": 0,
+              **ae_classifier_space.DEFAULTS, "probe_samples": 500,
+              "augment": "affine", "lr_schedule": "cosine"}
+    task = AeClassifierTask(config, dev, torch.Generator().manual_seed(0))
+    head, finetune = task.classifiers[1], task.classifiers[2]
+    assert head.augment == finetune.augment == policy("affine")
+
+    def rate(stage):
+        return task.classifiers[stage].optimizer.param_groups[0]["lr"]
+
+    task.train_epoch(1)  # pretraining: neither schedule moves
+    assert (rate(1), rate(2)) == (3e-3, 1e-3)
+    task.train_epoch(2)  # the head's one epoch spans its whole cosine
+    assert rate(1) == pytest.approx(0.0, abs=1e-12) and rate(2) == 1e-3
+    task.train_epoch(3)  # half of fine-tuning: the cosine's midpoint
+    assert rate(2) == pytest.approx(0.5e-3, rel=0.05)
+    restored = AeClassifierTask(config, dev, torch.Generator())
+    restored.load_state_dict(task.state_dict())
+    assert restored.classifiers[2].optimizer.param_groups[0]["lr"] == rate(2)
+    assert (restored.classifiers[2].lr_scheduler.last_epoch
+            == finetune.lr_scheduler.last_epoch > 0)
+    task.train_epoch(4)
+    assert rate(2) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ae_classifier_augmentations_are_named_policies_and_reports_train_without(digits):
+    assert set(ae_classifier_space.AUGMENTS) <= set(POLICIES)
+    for preset in ae_classifier_space.PRESETS.values():
+        assert {k: preset.grid[k] for k in ("augment", "lr_schedule")} == {
+            "augment": "none", "lr_schedule": "constant"}
 
 
 def test_frozen_head_stage_leaves_the_encoder_untouched(digits):

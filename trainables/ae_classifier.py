@@ -10,6 +10,9 @@ size ``latent_dim``) with its 30-20-15-10 classifier. A trial runs, epoch by epo
    the pretraining statistics, like Keras' ``trainable=False``), Adam ``lr``;
 2. ``finetune``: encoder and head end to end, Adam ``finetune_lr``.
 
+The classification stages augment their batches (``augment``) and follow ``lr_schedule``,
+each over its own epochs; pretraining keeps a constant rate on the plain images.
+
 Stages vs ``max_epochs``: the loop runs exactly ``max_epochs`` epochs (the study budget), so
 ``ae_epochs`` / ``head_epochs`` / ``finetune_epochs`` are relative stage lengths, scaled to
 sum to ``max_epochs`` (largest remainder; exact when they already sum to it, e.g. report
@@ -51,11 +54,12 @@ from torch import nn
 from core.splits import Splits
 from search_spaces.ae_classifier import AeClassifierSettings
 from trainables import loop, neighbors
+from trainables.augment import policy
 from trainables.checkpoints import build, model_args, model_state
 from trainables.classify import ClassifierTask
 from trainables.loop import DeviceSplits
 from trainables.nets import init_weights, mlp
-from trainables.optimizers import make_optimizer
+from trainables.optimizers import make_optimizer, make_scheduler
 
 #: A max-pool of report 000's encoder is skipped once the map is smaller than this a side.
 MIN_POOL = 4
@@ -215,9 +219,9 @@ class AeClassifierTask:
                                   (self.net.encoder, self.net.decoder, self.net.head))
         self.pretrain_optimizer = make_optimizer(encoder + decoder, "adam", s.lr,
                                                  weight_decay=s.weight_decay)
-        self.classifiers = {1: self._classifier(head, s.lr)}
+        self.classifiers = {1: self._classifier(head, s.lr, self.plan[1])}
         if self.plan[2]:
-            self.classifiers[2] = self._classifier(encoder + head, s.finetune_lr)
+            self.classifiers[2] = self._classifier(encoder + head, s.finetune_lr, self.plan[2])
         n_train = len(data.y["train"])
         rng = np.random.default_rng(loop.trial_seed(config))
         size = min(s.probe_samples, n_train)
@@ -228,11 +232,19 @@ class AeClassifierTask:
                              y={**data.y, "train": data.y["train"][self.probe_index]})
         self.stage = 0
 
-    def _classifier(self, params: list[nn.Parameter], lr: float) -> ClassifierTask:
-        """The classification stage training ``params`` of the whole net with Adam."""
-        optimizer = make_optimizer(params, "adam", lr, weight_decay=self.settings.weight_decay)
+    def _classifier(self, params: list[nn.Parameter], lr: float, epochs: int
+                    ) -> ClassifierTask:
+        """The classification stage training ``params`` of the whole net with Adam for
+        ``epochs`` epochs."""
+        s = self.settings
+        optimizer = make_optimizer(params, "adam", lr, weight_decay=s.weight_decay)
+        scheduler = None
+        if s.lr_schedule != "constant":
+            steps = loop.steps_per_epoch(len(self.data.y["train"]), s.batch_size)
+            scheduler = make_scheduler(optimizer, s.lr_schedule, epochs * steps)
         return ClassifierTask(self.net, self.data, self.generator, model_args=self.net_args,
-                              optimizer=optimizer, batch_size=self.settings.batch_size)
+                              optimizer=optimizer, batch_size=s.batch_size,
+                              augment=policy(s.augment), lr_scheduler=scheduler)
 
     def stage_of(self, epoch: int) -> int:
         """0, 1 or 2: the stage epoch ``epoch`` (from 1) belongs to under :attr:`plan`."""
@@ -289,8 +301,11 @@ class AeClassifierTask:
 
     def state_dict(self) -> dict[str, Any]:
         optimizers = {stage: c.optimizer.state_dict() for stage, c in self.classifiers.items()}
+        schedulers = {stage: c.lr_scheduler.state_dict() for stage, c in self.classifiers.items()
+                      if c.lr_scheduler is not None}
         return {**model_state(self.net, self.net_args, "net"), "stage": self.stage,
-                "optimizers": {0: self.pretrain_optimizer.state_dict(), **optimizers}}
+                "optimizers": {0: self.pretrain_optimizer.state_dict(), **optimizers},
+                "lr_schedulers": schedulers}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
@@ -298,6 +313,8 @@ class AeClassifierTask:
         self.pretrain_optimizer.load_state_dict(state["optimizers"][0])
         for stage, classifier in self.classifiers.items():
             classifier.optimizer.load_state_dict(state["optimizers"][stage])
+            if classifier.lr_scheduler is not None:
+                classifier.lr_scheduler.load_state_dict(state["lr_schedulers"][stage])
 
 
 def train_ae_classifier(config: dict[str, Any], data: Splits) -> None:
