@@ -56,10 +56,10 @@ from search_spaces.ae_classifier import AeClassifierSettings
 from trainables import loop, neighbors
 from trainables.augment import policy
 from trainables.checkpoints import build, model_args, model_state
-from trainables.classify import ClassifierTask
+from trainables.classify import ClassifierTask, epoch_schedule
 from trainables.loop import DeviceSplits
 from trainables.nets import init_weights, mlp
-from trainables.optimizers import make_optimizer, make_scheduler
+from trainables.optimizers import make_optimizer
 
 #: A max-pool of report 000's encoder is skipped once the map is smaller than this a side.
 MIN_POOL = 4
@@ -238,10 +238,7 @@ class AeClassifierTask:
         ``epochs`` epochs."""
         s = self.settings
         optimizer = make_optimizer(params, "adam", lr, weight_decay=s.weight_decay)
-        scheduler = None
-        if s.lr_schedule != "constant":
-            steps = loop.steps_per_epoch(len(self.data.y["train"]), s.batch_size)
-            scheduler = make_scheduler(optimizer, s.lr_schedule, epochs * steps)
+        scheduler = epoch_schedule(optimizer, s.lr_schedule, self.data, s.batch_size, epochs)
         return ClassifierTask(self.net, self.data, self.generator, model_args=self.net_args,
                               optimizer=optimizer, batch_size=s.batch_size,
                               augment=policy(s.augment), lr_scheduler=scheduler)

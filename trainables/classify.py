@@ -60,6 +60,17 @@ def channel_stats(data: DeviceSplits) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float().view(1, -1, 1, 1), std.float().view(1, -1, 1, 1)
 
 
+def epoch_schedule(optimizer: torch.optim.Optimizer, name: str, data: DeviceSplits,
+                   batch_size: int, epochs: int, warmup_epochs: int = 0
+                   ) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The ``lr_schedule`` ``name`` over ``epochs`` epochs of ``data``'s training split in
+    batches of ``batch_size``; None for ``constant``."""
+    if name == "constant":
+        return None
+    steps = loop.steps_per_epoch(len(data.y["train"]), batch_size)
+    return make_scheduler(optimizer, name, epochs * steps, warmup_epochs * steps)
+
+
 class ClassifierTask:
     """Train ``model`` (built from ``model_args``, which its checkpoint keeps) on ``data``'s
     train split (the loop's ``train_batches``), score the validation and test splits; the
@@ -95,12 +106,8 @@ class ClassifierTask:
         optimizer = make_optimizer(model.parameters(), settings.optimizer, settings.lr,
                                    momentum=settings.momentum or 0.0,
                                    weight_decay=settings.weight_decay)
-        scheduler = None
-        if settings.lr_schedule != "constant":
-            steps = loop.steps_per_epoch(len(data.y["train"]), settings.batch_size)
-            scheduler = make_scheduler(optimizer, settings.lr_schedule,
-                                       (settings.max_epochs or 0) * steps,
-                                       settings.warmup_epochs * steps)
+        scheduler = epoch_schedule(optimizer, settings.lr_schedule, data, settings.batch_size,
+                                   settings.max_epochs or 0, settings.warmup_epochs)
         return cls(model, data, generator, model_args=model_args, optimizer=optimizer,
                    batch_size=settings.batch_size, augment=policy(settings.augment),
                    lr_scheduler=scheduler, label_smoothing=settings.label_smoothing,
