@@ -172,7 +172,7 @@ def load(study_dir: str | Path) -> Study:
                          "is this a study directory?")
     if not trial_dirs:
         raise StudyError(f"{path}: the study has no trials yet")
-    metric, mode, grace = _objective(spec)
+    metric, mode, grace, time_attr = _objective(spec)
     problems: list[str] = []
     if not spec:
         problems.append(f"{SPEC_FILE} missing: objective assumed to be {metric} ({mode})")
@@ -191,7 +191,7 @@ def load(study_dir: str | Path) -> Study:
     max_epochs = int(spec.get("max_epochs") or _max_epochs(configs, trials))
     scheduler = spec.get("scheduler") or ("fifo" if int(spec.get("repeats") or 1) > 1 else "asha")
     rungs = asha_rungs(grace, max_epochs) if scheduler == "asha" else set()
-    trials["status"] = [_status(r, max_epochs, rungs) for r in records]
+    trials["status"] = [_status(r, max_epochs, rungs, time_attr) for r in records]
     params, constants = _split_config(configs)
     config_cols = [c for c in configs.columns if c not in trials.columns]
     trials = pd.concat([trials, configs[config_cols]], axis=1)
@@ -258,15 +258,16 @@ def _read_spec(path: Path) -> dict[str, Any]:
     return spec
 
 
-def _objective(spec: dict[str, Any]) -> tuple[str, str, int]:
-    """(metric, mode, ASHA grace period) of the study's method; val_acc / max if unknown."""
-    try:
-        from study import registry
+def _objective(spec: dict[str, Any]) -> tuple[str, str, int, str]:
+    """(metric, mode, ASHA grace period, ASHA time attribute) of the study's method; the
+    registry's defaults if unknown."""
+    from study import registry
 
+    try:
         method = registry.get(str(spec.get("method")))
-        return method.metric, method.mode, method.grace_period
     except StudyError:
-        return "val_acc", "max", 3
+        method = registry.Method(name="unknown", trainable="", space="", report="", summary="")
+    return method.metric, method.mode, method.grace_period, method.time_attr
 
 
 def _looks_like_trial(d: Path) -> bool:
@@ -405,15 +406,18 @@ def _read_params(file: Path, problems: list[str]) -> dict[str, Any]:
     return params if isinstance(params, dict) else {}
 
 
-def _status(record: dict[str, Any], max_epochs: int, rungs: set[int]) -> str:
+def _status(record: dict[str, Any], max_epochs: int, rungs: set[int], time_attr: str) -> str:
+    """completed, failed, stopped (by ASHA: on a rung of ``time_attr``, or of epochs for a
+    study written before its method had one) or incomplete."""
     epochs = int(record.get("epochs") or 0)
+    clock = record.get(time_attr, epochs)
     if isinstance(record.get(DIVERGED), str):
         return "failed"
     if epochs >= max_epochs and epochs > 0:
         return "completed"
     if record["failures"]:
         return "failed"
-    if epochs in rungs and not record["bad_lines"]:
+    if clock in rungs and not record["bad_lines"]:
         return "stopped"
     return "incomplete"
 

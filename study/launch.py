@@ -70,17 +70,21 @@ def unfinished(spec: StudySpec, results: tune.ResultGrid) -> bool:
     """Whether ``fit`` returned before the study's end: on Ctrl-C, Tune stops its trials,
     saves its state and returns what it has. A running trial it stops that way ends
     TERMINATED, as a finished one does: one that ended without an error before its last
-    epoch, and not on one of ASHA's rungs, was cut short."""
+    epoch, and not on one of ASHA's rungs (counted in the method's ``time_attr``), was cut
+    short."""
     ended = results.num_terminated + results.num_errors
     if ended < len(results) or len(results) < spec.num_samples * spec.repeats:
         return True
     from analysis.results import asha_rungs
 
-    rungs = (asha_rungs(registry.get(spec.method).grace_period, spec.max_epochs)
+    method = registry.get(spec.method)
+    rungs = (asha_rungs(method.grace_period, spec.max_epochs)
              if spec.scheduler == "asha" else set())
     for result in results:
-        epochs = (result.metrics or {}).get("training_iteration", 0)
-        if result.error is None and epochs < spec.max_epochs and epochs not in rungs:
+        metrics = result.metrics or {}
+        epochs = metrics.get("training_iteration", 0)
+        if (result.error is None and epochs < spec.max_epochs
+                and metrics.get(method.time_attr, 0) not in rungs):
             return True
     return False
 
@@ -162,7 +166,7 @@ def make_scheduler(plan: StudyPlan) -> TrialScheduler:
     spec = plan.spec
     if spec.scheduler == "fifo":
         return FIFOScheduler()
-    return ASHAScheduler(time_attr="training_iteration", max_t=spec.max_epochs,
+    return ASHAScheduler(time_attr=plan.method.time_attr, max_t=spec.max_epochs,
                          grace_period=min(plan.method.grace_period, spec.max_epochs),
                          reduction_factor=ASHA_REDUCTION_FACTOR,
                          # The loop ends its trial after max_epochs itself; stopping it at

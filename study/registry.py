@@ -26,6 +26,9 @@ class Method:
     metric: str = "val_acc"
     mode: str = "max"
     grace_period: int = 3
+    #: The result key ASHA counts its rungs in (Tune's ``time_attr``): epochs, or, where a
+    #: method's score changes meaning between stages, the epochs of its scored stage.
+    time_attr: str = "training_iteration"
 
     def load_trainable(self) -> Callable[[dict[str, Any], Any], None]:
         module, func = self.trainable.split(":")
@@ -46,7 +49,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
            "dense (dropout) / conv (batch norm) autoencoder codes scored by k-NN"),
     Method("ae_classifier", "trainables.ae_classifier:train_ae_classifier",
            "search_spaces.ae_classifier", "000, 001",
-           "AE pretraining, frozen-encoder head, fine-tuning", grace_period=6),
+           "AE pretraining, frozen-encoder head, fine-tuning", grace_period=6,
+           time_attr="classifier_epochs"),
     Method("cnn", "trainables.cnn:train_cnn", "search_spaces.cnn", "002, 003",
            "report CNNs × init × split ratio × optimiser × on-device augmentation"),
     Method("transfer", "trainables.transfer:train_transfer", "search_spaces.transfer",

@@ -17,6 +17,7 @@ from core.splits import DatasetInfo, from_pool
 from search_spaces import ae_classifier as ae_classifier_space
 from search_spaces import ae_knn, isomap_knn, pca_knn, vae_knn
 from study import data as datasets
+from study import registry
 from study.run import main
 from trainables import knn
 from trainables.ae_classifier import AeClassifierNet, AeClassifierTask, stage_plan
@@ -104,13 +105,14 @@ def test_ae_classifier_runs_its_three_stages(digits):
               **ae_classifier_space.DEFAULTS, "probe_samples": 500}
     task = AeClassifierTask(config, dev, torch.Generator().manual_seed(0))
     assert task.probe_index.shape == (500,)
-    stages = []
+    stages, classifier_epochs = [], []
     for epoch in (1, 2, 3):
         metrics = {**task.train_epoch(epoch), **task.validate()}
         stages.append(metrics["stage"])
+        classifier_epochs.append(metrics[registry.get("ae_classifier").time_attr])
         assert 0.0 <= metrics["val_acc"] <= 1.0 and math.isfinite(metrics["val_loss"])
         assert ("val_knn_acc" in metrics) == (metrics["stage"] == 0)
-    assert stages == [0, 1, 2]
+    assert stages == [0, 1, 2] and classifier_epochs == [0, 1, 2]  # ASHA's clock
     extra, scores = task.test()
     assert extra == {} and scores.shape == (360, 10)
     assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-5)

@@ -125,3 +125,58 @@ def test_a_study_cut_short_by_ctrl_c_is_unfinished(scheduler, epochs, cut_short)
 
     spec = StudySpec(method="vae_knn", num_samples=2, max_epochs=9, scheduler=scheduler)
     assert unfinished(spec, _Results(epochs)) is cut_short
+
+
+def test_asha_compares_ae_classifier_trials_only_after_equal_classification_epochs():
+    """A trial still pretraining scores its codes' k-NN probe (about 0.93 on MNIST), a trial
+    in its head stage its classifier: ASHA must not weigh one against the other."""
+    from study import registry
+    from study.launch import make_scheduler
+    from study.spec import StudySpec
+
+    spec = StudySpec(method="ae_classifier", max_epochs=20, scheduler="asha")
+    scheduler = make_scheduler(SimpleNamespace(spec=spec, method=registry.get("ae_classifier")))
+    scheduler.set_search_properties("val_acc", "max")
+    pretrains, heads = SimpleNamespace(trial_id="pretrains"), SimpleNamespace(trial_id="heads")
+    for trial in (pretrains, heads):
+        scheduler.on_trial_add(None, trial)
+
+    def report(trial, epoch, classifier_epochs, val_acc):
+        result = {"training_iteration": epoch, "classifier_epochs": classifier_epochs,
+                  "val_acc": val_acc}
+        return scheduler.on_trial_result(None, trial, result)
+
+    grace = registry.get("ae_classifier").grace_period
+    assert report(pretrains, grace, 0, 0.93) == "CONTINUE"  # the probe, on epoch `grace`
+    assert report(heads, grace, grace, 0.85) == "CONTINUE"  # not measured against the probe
+    # The pretrained trial reaches the same classification epochs with a worse classifier.
+    assert report(pretrains, 10 + grace, grace, 0.80) == "STOP"
+
+
+@pytest.mark.parametrize(("classifier_epochs", "cut_short"), [(6, False), (5, True)])
+def test_an_ae_classifier_trial_stopped_on_a_classification_rung_is_finished(
+        classifier_epochs, cut_short):
+    from study.launch import unfinished
+    from study.spec import StudySpec
+
+    spec = StudySpec(method="ae_classifier", num_samples=2, max_epochs=20, scheduler="asha")
+    grid = _Results([20, 14])
+    grid[1].metrics["classifier_epochs"] = classifier_epochs  # 8 pretraining epochs before
+    assert unfinished(spec, grid) is cut_short
+
+
+def test_analysis_counts_ae_classifier_rungs_in_classification_epochs(tmp_path):
+    from analysis.results import load
+
+    (tmp_path / "study.json").write_text(json.dumps(
+        {"method": "ae_classifier", "max_epochs": 20, "scheduler": "asha"}))
+    for trial_id, pretraining, epochs in (("a", 8, 14), ("b", 0, 6)):
+        d = tmp_path / f"train_ae_classifier_{trial_id}"
+        d.mkdir()
+        (d / "params.json").write_text(json.dumps({"ae_epochs": pretraining}))
+        (d / "result.json").write_text("".join(
+            json.dumps({"epoch": e, "val_acc": 0.9, "val_loss": 0.1, "train_loss": 0.1,
+                        "classifier_epochs": max(0, e - pretraining)}) + "\n"
+            for e in range(1, epochs + 1)))
+    status = load(tmp_path).trials.set_index("trial_id")["status"]
+    assert status.to_dict() == {"a": "stopped", "b": "stopped"}  # each on classifier epoch 6

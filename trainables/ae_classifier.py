@@ -21,14 +21,15 @@ the final model is a trained classifier and the test metrics mean something even
 ``--max-epochs 1`` (which trains the head on the randomly initialised frozen encoder).
 Each epoch reports ``stage`` (0, 1, 2).
 
-ASHA during pretraining: Tune needs ``val_acc`` at every iteration and ASHA compares trials
-at equal iterations, while trials leave pretraining at different epochs. During pretraining
-``val_acc`` is therefore a k-NN probe of the codes (``val_knn_acc``, also reported): the
-validation images' codes classified by their ``probe_neighbors`` nearest codes of up to
-``probe_samples`` seeded training images (the project's one k-NN; conv feature maps are
-global-average-pooled to one value per channel first). It measures what the head stage can
-build on, and is a real accuracy on the validation split; the method's ASHA grace period
-(registry) is long enough that most trials have reached the head stage at the first rung.
+Scores across stages: Tune needs ``val_acc`` at every epoch, and trials leave pretraining at
+different epochs. During pretraining ``val_acc`` is a k-NN probe of the codes
+(``val_knn_acc``, also reported): the validation images' codes classified by their
+``probe_neighbors`` nearest codes of up to ``probe_samples`` seeded training images (the
+project's one k-NN; conv feature maps are global-average-pooled to one value per channel
+first). It shows what the head stage can build on, but it is no classifier's score, so ASHA
+never compares it with one: its rungs count ``classifier_epochs`` (the registry's
+``time_attr``), the epochs trained in the head and fine-tuning stages, 0 while pretraining.
+Trials are compared after equal classification epochs, whatever their pretraining.
 ``val_loss`` is the stage's own loss: reconstruction MSE while pretraining, cross-entropy
 after.
 
@@ -254,12 +255,13 @@ class AeClassifierTask:
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.stage = self.stage_of(epoch)
         self.net.freeze_encoder(self.stage == 1)
+        stage = {"stage": self.stage, "classifier_epochs": max(0, epoch - self.plan[0])}
         if self.stage > 0:
-            return {**self.classifiers[self.stage].train_epoch(epoch), "stage": self.stage}
+            return {**self.classifiers[self.stage].train_epoch(epoch), **stage}
         self.net.train()
         loss = loop.train_batches(self.data, self.settings.batch_size, self.generator,
                                   self.pretrain_optimizer, self._reconstruction_loss)
-        return {"train_loss": loss, "stage": 0}
+        return {"train_loss": loss, **stage}
 
     @torch.no_grad()
     def _probe_codes(self, part: str) -> torch.Tensor:
