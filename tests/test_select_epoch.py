@@ -55,11 +55,13 @@ def trial(tmp_path, monkeypatch):
 
 class Scripted:
     """A task whose one weight is the epoch that trained it last and whose validation
-    accuracy per epoch is ``config["script"]``; ``selectable`` is False for the epochs in
-    ``config["refuse"]``. Its state dict holds the live tensor, as a module's does."""
+    accuracy per epoch is ``config["script"]`` (its loss ``config["losses"]``, 1.0 if not
+    given); ``selectable`` is False for the epochs in ``config["refuse"]``. Its state dict
+    holds the live tensor, as a module's does."""
 
     def __init__(self, config, data, generator):
         self.script, self.refuse = config["script"], config.get("refuse", ())
+        self.losses = config.get("losses") or [1.0] * len(self.script)
         self.data = data
         self.w = torch.zeros(1)
         self.loads: list[int] = []
@@ -69,7 +71,8 @@ class Scripted:
         return {"train_loss": 1.0}
 
     def validate(self):
-        return {"val_loss": 1.0, "val_acc": self.script[int(self.w) - 1]}
+        epoch = int(self.w)
+        return {"val_loss": self.losses[epoch - 1], "val_acc": self.script[epoch - 1]}
 
     def selectable(self):
         return int(self.w) not in self.refuse
@@ -120,7 +123,7 @@ def test_the_best_epoch_is_tested_and_kept_when_it_is_not_the_last(digits, trial
     assert saved["task"]["w"].item() == 2 and saved["selected_epoch"] == 2
     assert saved["epoch"] == 4 and "best" not in saved
     # intermediate checkpoints carry the best so far; its state only when it is another epoch's
-    assert trial.saved[2]["best"] == {"epoch": 2, "value": 0.9}
+    assert trial.saved[2]["best"] == {"epoch": 2, "value": 0.9, "loss": 1.0}
     assert trial.saved[3]["best"]["epoch"] == 2 and trial.saved[3]["best"]["task"]["w"] == 2
     assert trial.saved[3]["task"]["w"] == 3
 
@@ -134,13 +137,17 @@ def test_last_keeps_the_last_weights(digits, trial):
     assert "best" not in trial.saved[2]
 
 
-@pytest.mark.parametrize(("script", "selected"), [
-    ([0.5, 0.9, 0.9], 3),  # a tie with the last epoch: the last stays, nothing reloads
-    ([0.9, 0.9, 0.5], 1),  # a tie between earlier epochs: the earlier one
-    ([math.nan, 0.3, 0.2], 2),  # a NaN objective is never selected
-], ids=["tie-with-last", "tie-earlier", "nan"])
-def test_ties_and_nan(digits, trial, script, selected):
-    task = run_scripted(digits, script)
+@pytest.mark.parametrize(("script", "losses", "selected"), [
+    ([0.5, 0.9, 0.9], None, 3),  # a full tie with the last epoch: it stays, nothing reloads
+    ([0.9, 0.9, 0.5], None, 1),  # a full tie between earlier epochs: the earlier one
+    ([0.9, 0.9, 0.5], [0.4, 0.3, 0.1], 2),  # equal accuracy: the lower validation loss
+    ([0.5, 0.9, 0.9], [0.1, 0.2, 0.3], 2),  # ... also against the last epoch
+    ([0.5, 0.9, 0.8], [0.1, 0.5, 0.1], 2),  # the loss only breaks ties
+    ([math.nan, 0.3, 0.2], None, 2),  # a NaN objective is never selected
+], ids=["tie-with-last", "tie-earlier", "loss-earlier", "loss-last", "loss-no-tie",
+        "nan"])
+def test_ties_and_nan(digits, trial, script, losses, selected):
+    task = run_scripted(digits, script, losses=losses)
     assert trial.reports[-1]["selected_epoch"] == selected
     assert trial.reports[-1]["tested_w"] == selected
     assert task.loads == ([] if selected == 3 else [selected])
@@ -162,6 +169,15 @@ def test_a_trial_restored_mid_way_still_selects_its_best_epoch(digits, trial):
         final = trial.reports[-1]
         assert final["selected_epoch"] == 2 and final["tested_w"] == 2, best_state
         assert task.loads == [resume_after, 2]  # the restore, then the selection
+
+
+def test_a_restored_trial_still_breaks_ties_by_the_best_epochs_loss(digits, trial):
+    script, losses = [0.5, 0.9, 0.6, 0.9, 0.1], [1.0, 0.3, 1.0, 0.2, 1.0]
+    run_scripted(digits, script, losses=losses)
+    trial.resume_from = trial.kept[3]  # its best so far: epoch 2, loss 0.3
+    trial.reports.clear()
+    task = run_scripted(digits, script, losses=losses)
+    assert trial.reports[-1]["selected_epoch"] == 4 and task.loads == [3, 4]
 
 
 def test_a_checkpoint_without_best_starts_selection_at_the_resumed_epoch(digits, trial):
@@ -230,12 +246,13 @@ def test_staged_methods_refuse_the_epochs_before_their_reported_model(digits):
 
 def test_the_selector_alone():
     selector = EpochSelector("best")
-    selector.observe(1, {"val_acc": 0.4}, task=None)
+    selector.observe(1, {"val_acc": 0.4, "val_loss": 0.5}, task=None)
     selector.observe(2, {"val_acc": math.inf}, task=None)  # not finite: never selected
     selector.observe(3, {"val_loss": 0.1}, task=None)  # no objective
+    selector.observe(4, {"val_acc": 0.4}, task=None)  # no loss: breaks no tie
     assert (selector.epoch, selector.value) == (1, 0.4)
-    assert selector.entries(3, last=False) == {"best": {"epoch": 1, "value": 0.4,
-                                                        "task": None}}
+    assert selector.entries(3, last=False) == {
+        "best": {"epoch": 1, "value": 0.4, "loss": 0.5, "task": None}}
     last = EpochSelector("last")
     last.observe(1, {"val_acc": 0.9}, task=None)
     assert last.entries(1, last=False) == {}

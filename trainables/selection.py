@@ -15,6 +15,9 @@ from core.names import SELECT_EPOCHS
 #: every registered method (``study.registry.Method``: metric ``val_acc``, mode ``max``), and
 #: the trial does not see the study's objective, so a method with another one must change this.
 SELECT_METRIC = "val_acc"
+#: What breaks a tie of :data:`SELECT_METRIC` between epochs (lower wins): on a small
+#: validation split (BreastMNIST's 78 images) many epochs share the best accuracy.
+TIE_BREAK_METRIC = "val_loss"
 
 
 def cpu_copy(value: Any) -> Any:
@@ -33,19 +36,27 @@ def cpu_copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def beats(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether an epoch scoring ``a`` (objective, tie-break loss) beats one scoring ``b``: a
+    higher objective, or the same and a lower loss (a NaN loss never breaks a tie)."""
+    return a[0] > b[0] or (a[0] == b[0] and a[1] < b[1])
+
+
 class EpochSelector:
     """Which epoch's state a trial tests and keeps: ``select_epoch`` ``best`` or ``last``.
 
     With ``best``, after every validation the loop calls :meth:`observe`: an epoch whose
     :data:`SELECT_METRIC` is finite, whose task is ``selectable()`` (see :class:`Task`) and
-    which beats every earlier such epoch strictly (a tie keeps the earlier one) becomes the
-    best so far, and a CPU copy of the task's state (:func:`cpu_copy`) replaces the last one
-    kept. After the last epoch's validation, :meth:`finish` decides, before the test:
+    which beats every earlier such epoch strictly becomes the best so far, and a CPU copy of
+    the task's state (:func:`cpu_copy`) replaces the last one kept. An epoch beats another
+    with a higher :data:`SELECT_METRIC`, or with the same and a lower
+    :data:`TIE_BREAK_METRIC`; a full tie (or a missing or NaN loss) keeps the earlier one.
+    After the last epoch's validation, :meth:`finish` decides, before the test:
 
-    - the last epoch is selected when it is selectable and at least as good as the best
-      earlier epoch (a tie with the last epoch keeps the live state: nothing is reloaded,
-      so tasks whose scores never change, such as the fitted-once PCA / Isomap reducers,
-      never reload or refit), or when no earlier epoch was selectable;
+    - the last epoch is selected when it is selectable and not beaten by the best earlier
+      epoch (a full tie with the last epoch keeps the live state: nothing is reloaded, so
+      tasks whose scores never change, such as the fitted-once PCA / Isomap reducers, never
+      reload or refit), or when no earlier epoch was selectable;
     - otherwise the best earlier epoch's state is loaded back into the task
       (``task.load_state_dict``), and the test and the final checkpoint are that epoch's.
 
@@ -54,10 +65,10 @@ class EpochSelector:
     value, state) travels in intermediate checkpoints (:meth:`entries`, :meth:`restore`).
 
     >>> selector = EpochSelector("best")
-    >>> for epoch, acc in [(1, 0.5), (2, 0.9), (3, 0.9)]:
-    ...     selector.observe(epoch, {"val_acc": acc}, task=None)
+    >>> for epoch, acc, loss in [(1, 0.5, 0.6), (2, 0.9, 0.3), (3, 0.9, 0.2), (4, 0.9, 0.2)]:
+    ...     selector.observe(epoch, {"val_acc": acc, "val_loss": loss}, task=None)
     >>> selector.epoch, selector.value
-    (2, 0.9)
+    (3, 0.9)
     """
 
     def __init__(self, mode: str = "best") -> None:
@@ -65,38 +76,42 @@ class EpochSelector:
             raise ValueError(f"select_epoch must be one of {', '.join(SELECT_EPOCHS)}, "
                              f"got {mode!r}")
         self.mode = mode
-        #: The best selectable epoch so far (0: none yet), its objective and its state.
+        #: The best selectable epoch so far (0: none yet), its objective, its tie-break
+        #: loss and its state.
         self.epoch = 0
         self.value = -math.inf
+        self.loss = math.nan
         self.state: dict[str, Any] | None = None
 
-    def candidate(self, metrics: dict[str, Any], task: Any) -> float | None:
-        """The epoch's objective if it may be selected (finite, task selectable), else None."""
+    def candidate(self, metrics: dict[str, Any], task: Any) -> tuple[float, float] | None:
+        """The epoch's (objective, tie-break loss) if it may be selected (finite objective,
+        task selectable), else None."""
         value = metrics.get(SELECT_METRIC)
         if self.mode != "best" or value is None or not math.isfinite(value):
             return None
         selectable = getattr(task, "selectable", None)
         if selectable is not None and not selectable():
             return None
-        return float(value)
+        return float(value), float(metrics.get(TIE_BREAK_METRIC, math.nan))
 
     def observe(self, epoch: int, metrics: dict[str, Any], task: Any) -> None:
         """After epoch ``epoch``'s validation (not the last's: see :meth:`finish`)."""
-        value = self.candidate(metrics, task)
-        if value is not None and value > self.value:
-            self.epoch, self.value, self.state = epoch, value, None  # one copy at a time
-            if task is not None:
+        candidate = self.candidate(metrics, task)
+        if candidate is not None and beats(candidate, (self.value, self.loss)):
+            self.epoch, (self.value, self.loss), self.state = epoch, candidate, None
+            if task is not None:  # one copy at a time
                 self.state = cpu_copy(task.state_dict())
 
     def finish(self, epoch: int, metrics: dict[str, Any], task: Any) -> dict[str, Any]:
         """After the last epoch's validation: load the selected state into ``task`` (when it
         is an earlier epoch's) and return ``selected_epoch`` and ``selected_<objective>``."""
-        value = self.candidate(metrics, task)
-        if self.state is not None and (value is None or self.value > value):
+        candidate = self.candidate(metrics, task)
+        if self.state is not None and (candidate is None
+                                       or beats((self.value, self.loss), candidate)):
             task.load_state_dict(self.state)  # an earlier epoch, strictly better
         else:
-            if value is None:  # select_epoch=last, or no epoch was selectable: its own value
-                value = float(metrics.get(SELECT_METRIC, math.nan))
+            value = (float(metrics.get(SELECT_METRIC, math.nan)) if candidate is None
+                     else candidate[0])  # None: select_epoch=last, or no selectable epoch
             self.epoch, self.value = epoch, value
         self.state = None  # the task holds the selected state now; free the copy
         return {"selected_epoch": self.epoch, f"selected_{SELECT_METRIC}": self.value}
@@ -109,7 +124,7 @@ class EpochSelector:
             return {"selected_epoch": self.epoch}
         if not self.epoch:
             return {}
-        best: dict[str, Any] = {"epoch": self.epoch, "value": self.value}
+        best: dict[str, Any] = {"epoch": self.epoch, "value": self.value, "loss": self.loss}
         if self.epoch != epoch:
             best["task"] = self.state
         return {"best": best}
@@ -122,6 +137,7 @@ class EpochSelector:
         if self.mode != "best" or not best:
             return
         self.epoch, self.value = int(best["epoch"]), float(best["value"])
+        self.loss = float(best.get("loss", math.nan))  # absent in checkpoints before ties
         state = best.get("task")
         # the checkpoint's own epoch: copied before the task loads it and trains on
         self.state = cpu_copy(saved["task"] if state is None else state)
