@@ -35,6 +35,7 @@ import pandas as pd
 from core.defaults import ASHA_REDUCTION_FACTOR
 from core.errors import StudyError
 from core.layout import CHECKPOINT_FILE, DIVERGED, PREDICTIONS_FILE, REPEAT_KEY, SPEC_FILE
+from core.names import TIE_BREAK_METRIC
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +106,27 @@ class Study:
             return selected
         return self.metric
 
+    @property
+    def tie_break(self) -> str:
+        """What breaks a tie of :attr:`selection_metric` (lower wins): the tested epoch's
+        validation loss (``selected_val_loss``), where trials report it."""
+        return f"selected_{TIE_BREAK_METRIC}"
+
+    def sort_keys(self, by: str) -> tuple[list[str], list[bool]]:
+        """``sort_values`` columns and directions that rank trials by ``by``, best first:
+        :attr:`selection_metric` ties go to the lower :attr:`tie_break`."""
+        if by == self.selection_metric and self.tie_break in self.trials:
+            return [by, self.tie_break], [not self.maximize, True]
+        return [by], [not self.maximize]
+
     def ranked(self, frame: pd.DataFrame | None = None, by: str | None = None
                ) -> pd.DataFrame:
         """Trials (or ``frame``) with an objective (or ``by``), best first."""
         frame = self.trials if frame is None else frame
         by = by or self.metric
         frame = frame[frame[by].notna()] if by in frame else frame.iloc[:0]
-        return frame.sort_values(by, ascending=not self.maximize, kind="stable")
+        keys, ascending = self.sort_keys(by)
+        return frame.sort_values(keys, ascending=ascending, kind="stable")
 
     def completed(self) -> pd.DataFrame:
         """Trials that ran all epochs (those with test metrics when any have them)."""

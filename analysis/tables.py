@@ -105,7 +105,8 @@ def leaderboard(study: Study, top: int = 10) -> Table:
     t = study.trials[study.trials[m].notna()] if m in study.trials else study.trials.iloc[:0]
     done = t["status"] == "completed"
     t = t.assign(_done=done, _by=t[sel].where(done, t[m]))
-    t = t.sort_values(["_done", "_by"], ascending=[False, not study.maximize],
+    keys, ascending = study.sort_keys(sel)
+    t = t.sort_values(["_done", "_by", *keys[1:]], ascending=[False, *ascending],
                       kind="stable").head(top)
     tests = [x for x in TEST_METRICS if x in t]
     ids = ["trial_id", *(["repeat"] if "repeat" in t else [])]
@@ -116,8 +117,9 @@ def leaderboard(study: Study, top: int = 10) -> Table:
     shown = ["rank", *ids, sel, *[x for x in SHOWN_TESTS if x in tests], *study.params,
              *(["status"] if (numeric["status"] != "completed").any() else []),
              *objective[1:]]
-    note = (f"Ranked by {sel} among the trials that ran all {study.max_epochs} epochs, then "
-            f"the others by their last {m}; only completed trials have test metrics.")
+    ties = f" (ties: lower {keys[1]})" if len(keys) > 1 else ""
+    note = (f"Ranked by {sel}{ties} among the trials that ran all {study.max_epochs} epochs, "
+            f"then the others by their last {m}; only completed trials have test metrics.")
     return Table("leaderboard", f"Leaderboard (top {len(numeric)} trials)", numeric,
                  display_frame(numeric[shown], study.params), note)
 

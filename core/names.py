@@ -11,6 +11,9 @@ BACKBONES: tuple[str, ...] = ("vgg16", "resnet50", "resnet18")
 #: ``select_epoch``: the reported model is the epoch with the best validation objective
 #: (its weights restored before the test) or simply the last one.
 SELECT_EPOCHS: tuple[str, ...] = ("best", "last")
+#: What breaks a tie of the validation objective (lower wins), between the epochs of a trial
+#: and between trials: on a small validation split (BreastMNIST's 78 images) many tie.
+TIE_BREAK_METRIC = "val_loss"
 #: k-NN options (``trainables.neighbors``), the reports' first: ``knn_metric`` (cosine:
 #: L2-normalised codes), ``knn_weights`` (distance: 1/d votes) and ``knn_scale``
 #: (standardize: per-dimension z-scores; whiten: principal axes scaled to unit variance;

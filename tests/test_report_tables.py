@@ -42,6 +42,7 @@ def write_study(root: Path, trials: list[dict], repeats: int = 1,
                  "val_acc": t["val_acc"] - 0.01 * (EPOCHS - e), "time_total_s": float(e),
                  "timestamp": 1_000 + i * 10 + e} for e in range(1, EPOCHS + 1)]
         rows[-1].update(selected_val_acc=t["val_acc"], test_acc=t["test_acc"],
+                        selected_val_loss=t.get("val_loss", 0.5),
                         test_f1=t["test_acc"] - 0.01, test_precision=t["test_acc"],
                         test_recall=t["test_acc"], test_auc=min(1.0, t["test_acc"] + 0.03))
         (d / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -111,6 +112,18 @@ def test_mean_with_interval_text():
 
 
 # ---------------------------------------------------------------- tables
+
+
+def test_trials_tied_on_validation_accuracy_rank_by_their_validation_loss(tmp_path):
+    tied = [{"config": {"arch": "dense", "lr": lr, "batch_size": 64}, "val_acc": 0.9,
+             "val_loss": loss, "test_acc": test}
+            for lr, loss, test in ((LRS[0], 0.4, 0.8), (LRS[1], 0.2, 0.85), (LRS[2], 0.3, 0.9))]
+    study = load(write_study(tmp_path / "tied", tied, space=SPACE))
+    assert study.best_trial()["lr"] == LRS[1]
+    assert study.ranked(by=study.selection_metric)["lr"].tolist() == [LRS[1], LRS[2], LRS[0]]
+    board = tables.leaderboard(study)
+    assert board.numeric["lr"].tolist() == [LRS[1], LRS[2], LRS[0]]
+    assert "(ties: lower selected_val_loss)" in board.note
 
 
 def test_leaderboard_leads_with_objective_test_metrics_and_searched_params(plain):

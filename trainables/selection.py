@@ -9,15 +9,12 @@ from typing import Any
 
 import torch
 
-from core.names import SELECT_EPOCHS
+from core.names import SELECT_EPOCHS, TIE_BREAK_METRIC
 
 #: The validation objective ``select_epoch=best`` maximises. It is the study's objective for
 #: every registered method (``study.registry.Method``: metric ``val_acc``, mode ``max``), and
 #: the trial does not see the study's objective, so a method with another one must change this.
 SELECT_METRIC = "val_acc"
-#: What breaks a tie of :data:`SELECT_METRIC` between epochs (lower wins): on a small
-#: validation split (BreastMNIST's 78 images) many epochs share the best accuracy.
-TIE_BREAK_METRIC = "val_loss"
 
 
 def cpu_copy(value: Any) -> Any:
@@ -60,9 +57,10 @@ class EpochSelector:
     - otherwise the best earlier epoch's state is loaded back into the task
       (``task.load_state_dict``), and the test and the final checkpoint are that epoch's.
 
-    ``selected_epoch`` and ``selected_val_acc`` (that epoch's objective) join the final
-    result; with ``last`` they are the last epoch and its objective. The best-so-far (epoch,
-    value, state) travels in intermediate checkpoints (:meth:`entries`, :meth:`restore`).
+    ``selected_epoch``, ``selected_val_acc`` and ``selected_val_loss`` (that epoch's objective
+    and tie-break) join the final result; with ``last`` they are the last epoch's. The
+    best-so-far (epoch, value, loss, state) travels in intermediate checkpoints
+    (:meth:`entries`, :meth:`restore`).
 
     >>> selector = EpochSelector("best")
     >>> for epoch, acc, loss in [(1, 0.5, 0.6), (2, 0.9, 0.3), (3, 0.9, 0.2), (4, 0.9, 0.2)]:
@@ -104,17 +102,19 @@ class EpochSelector:
 
     def finish(self, epoch: int, metrics: dict[str, Any], task: Any) -> dict[str, Any]:
         """After the last epoch's validation: load the selected state into ``task`` (when it
-        is an earlier epoch's) and return ``selected_epoch`` and ``selected_<objective>``."""
+        is an earlier epoch's) and return ``selected_epoch`` and the objective and tie-break
+        of that epoch as ``selected_<name>``."""
         candidate = self.candidate(metrics, task)
         if self.state is not None and (candidate is None
                                        or beats((self.value, self.loss), candidate)):
             task.load_state_dict(self.state)  # an earlier epoch, strictly better
-        else:
-            value = (float(metrics.get(SELECT_METRIC, math.nan)) if candidate is None
-                     else candidate[0])  # None: select_epoch=last, or no selectable epoch
-            self.epoch, self.value = epoch, value
+        else:  # candidate None: select_epoch=last, or no epoch was selectable
+            self.epoch = epoch
+            self.value, self.loss = candidate or (
+                float(metrics.get(name, math.nan)) for name in (SELECT_METRIC, TIE_BREAK_METRIC))
         self.state = None  # the task holds the selected state now; free the copy
-        return {"selected_epoch": self.epoch, f"selected_{SELECT_METRIC}": self.value}
+        return {"selected_epoch": self.epoch, f"selected_{SELECT_METRIC}": self.value,
+                f"selected_{TIE_BREAK_METRIC}": self.loss}
 
     def entries(self, epoch: int, last: bool) -> dict[str, Any]:
         """What the checkpoint of epoch ``epoch`` keeps besides the task's state: the final
