@@ -11,6 +11,11 @@ BACKBONES: tuple[str, ...] = ("vgg16", "resnet50", "resnet18")
 #: ``select_epoch``: the reported model is the epoch with the best validation objective
 #: (its weights restored before the test) or simply the last one.
 SELECT_EPOCHS: tuple[str, ...] = ("best", "last")
+#: The result key of a method whose reported classifier starts after an earlier stage
+#: (``ae_classifier``'s pretraining, ``gan_balance``'s GAN): that classifier's epochs so far,
+#: 0 before it starts. ASHA counts such a method's rungs in it (``study.registry``), so it
+#: never weighs an earlier stage's score against a classifier's.
+CLASSIFIER_EPOCHS = "classifier_epochs"
 #: What breaks a tie of the validation objective (lower wins), between the epochs of a trial
 #: and between trials: on a small validation split (BreastMNIST's 78 images) many tie.
 TIE_BREAK_METRIC = "val_loss"

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from core.errors import StudyError
+from core.names import CLASSIFIER_EPOCHS
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Method:
     mode: str = "max"
     grace_period: int = 3
     #: The result key ASHA counts its rungs in (Tune's ``time_attr``): epochs, or, where a
-    #: method's score changes meaning between stages, the epochs of its scored stage.
+    #: method's score changes meaning between stages, :data:`CLASSIFIER_EPOCHS`.
     time_attr: str = "training_iteration"
 
     def load_trainable(self) -> Callable[[dict[str, Any], Any], None]:
@@ -50,7 +51,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("ae_classifier", "trainables.ae_classifier:train_ae_classifier",
            "search_spaces.ae_classifier", "000, 001",
            "AE pretraining, frozen-encoder head, fine-tuning", grace_period=6,
-           time_attr="classifier_epochs"),
+           time_attr=CLASSIFIER_EPOCHS),
     Method("cnn", "trainables.cnn:train_cnn", "search_spaces.cnn", "002, 003",
            "report CNNs × init × split ratio × optimiser × on-device augmentation"),
     Method("transfer", "trainables.transfer:train_transfer", "search_spaces.transfer",
@@ -62,7 +63,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("gan_balance", "trainables.gan_balance:train_gan_balance",
            "search_spaces.gan_balance", "004",
            "conditional DCGAN balances the minority classes, classifier retrained",
-           grace_period=10),
+           grace_period=10, time_attr=CLASSIFIER_EPOCHS),
 ]}
 
 

@@ -47,6 +47,7 @@ from tensorboard.util import tensor_util
 
 from core import storage
 from core.layout import DIVERGED, REPEAT_KEY
+from core.names import CLASSIFIER_EPOCHS
 from study.plan import StudyPlan
 from study.space import FixedSpace
 
@@ -66,7 +67,7 @@ TAGS = {
     "train_loss": "loss/train", "val_loss": "loss/val", "recon_loss": "loss/recon",
     "kl": "loss/kl", "g_loss": "loss/generator", "d_loss": "loss/discriminator",
     "a_train_loss": "loss/train_net_a", "n_neighbors_used": "knn/n_neighbors_used",
-    "stage": "schedule/stage", "classifier_epochs": "schedule/classifier_epochs",
+    "stage": "schedule/stage", CLASSIFIER_EPOCHS: "schedule/classifier_epochs",
     "phase": "schedule/phase", "scheduled_lr": "schedule/lr",
     "gan_epoch": "schedule/gan_epoch", "synthetic": "schedule/synthetic_images",
     "selected_epoch": "test/selected_epoch", "selected_val_acc": "test/selected_val_acc",

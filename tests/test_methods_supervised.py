@@ -20,6 +20,7 @@ from core.names import CNN_ARCHS
 from search_spaces import cnn as cnn_space
 from search_spaces import gan_balance as gan_space
 from search_spaces import transfer as transfer_space
+from study import registry
 from study.run import main
 from trainables import transfer
 from trainables.augment import POLICIES, Augment
@@ -256,6 +257,7 @@ def test_gan_balance_generates_the_missing_images(digits, trial_dir, amp_dtype):
     assert max(counts[5:]) < min(counts[:5])
     metrics = task.train_epoch(1)  # gan_fraction 0.5 of 2 epochs: the GAN stage is epoch 1
     assert math.isfinite(metrics["g_loss"]) and math.isfinite(metrics["d_loss"])
+    assert metrics[registry.get("gan_balance").time_attr] == 1  # the balanced classifier's first
     x, y = task.synthetic
     assert x.dtype == torch.uint8 and x.shape[1:] == (1, 8, 8)
     assert torch.bincount(y, minlength=10).tolist() == balance_counts(counts, 1.0)
@@ -265,6 +267,16 @@ def test_gan_balance_generates_the_missing_images(digits, trial_dir, amp_dtype):
         assert grid.size == (8 * 10 * 8, 10 * 10 * 8)
     assert math.isnan(task.train_epoch(2)["g_loss"])
     assert dtypes == {amp_dtype or torch.float32}  # the GAN stage ran under the autocast
+
+
+def test_asha_counts_gan_balance_epochs_from_the_balanced_classifier(digits):
+    config = {**gan_space.DEFAULTS, **gan_space.START_POINTS[0], "gan_features": 8,
+              "z_dim": 8, "max_epochs": 8, "gan_fraction": 0.5, "arch": "mnist_cnn",
+              "dropout": 0.1}
+    task = GanBalanceTask(config, DeviceSplits.from_splits(digits, torch.device("cpu")),
+                          seed_everything(0))
+    assert task.stage_epochs == 4
+    assert [task.classifier_epochs(e) for e in range(1, 9)] == [0, 0, 0, 1, 2, 3, 4, 5]
 
 
 def _round_trip(make, config, dev):

@@ -28,7 +28,8 @@ different epochs. During pretraining ``val_acc`` is a k-NN probe of the codes
 project's one k-NN; conv feature maps are global-average-pooled to one value per channel
 first). It shows what the head stage can build on, but it is no classifier's score, so ASHA
 never compares it with one: its rungs count ``classifier_epochs`` (the registry's
-``time_attr``), the epochs trained in the head and fine-tuning stages, 0 while pretraining.
+``time_attr``, :data:`~core.names.CLASSIFIER_EPOCHS`), the epochs trained in the head and
+fine-tuning stages, 0 while pretraining.
 Trials are compared after equal classification epochs, whatever their pretraining.
 ``val_loss`` is the stage's own loss: reconstruction MSE while pretraining, cross-entropy
 after.
@@ -52,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.names import CLASSIFIER_EPOCHS
 from core.splits import Splits
 from search_spaces.ae_classifier import AeClassifierSettings
 from trainables import loop, neighbors
@@ -255,7 +257,7 @@ class AeClassifierTask:
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.stage = self.stage_of(epoch)
         self.net.freeze_encoder(self.stage == 1)
-        stage = {"stage": self.stage, "classifier_epochs": max(0, epoch - self.plan[0])}
+        stage = {"stage": self.stage, CLASSIFIER_EPOCHS: max(0, epoch - self.plan[0])}
         if self.stage > 0:
             return {**self.classifiers[self.stage].train_epoch(epoch), **stage}
         self.net.train()

@@ -22,7 +22,9 @@ set. Both classifiers train as ``medmnist_resnet``'s would (its options, constan
 ``--set`` changes: ``lr_schedule``, ``class_weight``, ``sampler``, …), a schedule spanning the
 epochs each trains. Test metrics are the balanced classifier's: with ``select_epoch=best``
 the loop selects among epochs G to the end only (:meth:`GanBalanceTask.selectable`), never
-the unbalanced baseline.
+the unbalanced baseline. Likewise ASHA: its rungs count ``classifier_epochs``, the balanced
+classifier's epochs (epoch G is its first; 0 before), so a trial's baseline is never
+weighed against another trial's balanced classifier.
 
 ``imbalance`` < 1 keeps only that fraction of every class in the upper half of the classes in
 the training split (validation and test untouched): digits is balanced, so the tests make it
@@ -42,6 +44,7 @@ import torch.nn.functional as F
 from ray import tune
 from torchvision.utils import make_grid, save_image
 
+from core.names import CLASSIFIER_EPOCHS
 from core.splits import Splits
 from search_spaces.gan_balance import GanBalanceSettings
 from trainables import loop
@@ -215,7 +218,13 @@ class GanBalanceTask:
                 self.save_grid(os.path.join(tune.get_context().get_trial_dir(), SAMPLES_FILE))
         synthetic = 0 if self.synthetic is None else len(self.synthetic[1])
         return {**stage, "gan_epoch": self.gan_passes(epoch), "synthetic": synthetic,
+                CLASSIFIER_EPOCHS: self.classifier_epochs(epoch),
                 **self.clf.train_epoch(epoch)}
+
+    def classifier_epochs(self, epoch: int) -> int:
+        """Epochs the balanced classifier has trained by the end of epoch ``epoch`` (ASHA's
+        clock): 0 before the GAN stage's last epoch G, which is its first."""
+        return max(0, epoch - self.stage_epochs + 1)
 
     def validate(self) -> dict[str, float]:
         return self.clf.validate()
