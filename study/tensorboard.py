@@ -71,6 +71,7 @@ TAGS = {
     "phase": "schedule/phase", "scheduled_lr": "schedule/lr",
     "gan_epoch": "schedule/gan_epoch", "synthetic": "schedule/synthetic_images",
     "selected_epoch": "test/selected_epoch", "selected_val_acc": "test/selected_val_acc",
+    "selected_val_loss": "test/selected_val_loss",
     "imagenet_weights": "test/imagenet_weights",
     "explained_variance": "reducer/explained_variance", "n_components_fit": "reducer/n_components",
     "isomap_neighbors_fit": "reducer/isomap_neighbors",

@@ -27,7 +27,7 @@ TEST = ["test/acc", "test/precision", "test/recall", "test/f1", "test/auc", "tes
 #: What a pca_knn run holds besides KNN and TEST.
 CURVES = ["accuracy/val", "loss/train", "loss/val", "knn/n_neighbors_used",
           "reducer/explained_variance", "reducer/n_components", "test/selected_epoch",
-          "test/selected_val_acc"]
+          "test/selected_val_acc", "test/selected_val_loss"]
 
 
 def reader(path: Path) -> EventAccumulator:
