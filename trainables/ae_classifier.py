@@ -29,8 +29,8 @@ project's one k-NN; conv feature maps are global-average-pooled to one value per
 first). It shows what the head stage can build on, but it is no classifier's score, so ASHA
 never compares it with one: its rungs count ``classifier_epochs`` (the registry's
 ``time_attr``, :data:`~core.names.CLASSIFIER_EPOCHS`), the epochs trained in the head and
-fine-tuning stages, 0 while pretraining.
-Trials are compared after equal classification epochs, whatever their pretraining.
+fine-tuning stages, 0 while pretraining. Trials are compared after equal classification
+epochs, whatever their pretraining.
 ``val_loss`` is the stage's own loss: reconstruction MSE while pretraining, cross-entropy
 after.
 

@@ -108,10 +108,11 @@ class EpochSelector:
         if self.state is not None and (candidate is None
                                        or beats((self.value, self.loss), candidate)):
             task.load_state_dict(self.state)  # an earlier epoch, strictly better
-        else:  # candidate None: select_epoch=last, or no epoch was selectable
-            self.epoch = epoch
-            self.value, self.loss = candidate or (
-                float(metrics.get(name, math.nan)) for name in (SELECT_METRIC, TIE_BREAK_METRIC))
+        else:
+            if candidate is None:  # select_epoch=last, or no epoch was selectable: its own
+                candidate = (float(metrics.get(SELECT_METRIC, math.nan)),
+                             float(metrics.get(TIE_BREAK_METRIC, math.nan)))
+            self.epoch, (self.value, self.loss) = epoch, candidate
         self.state = None  # the task holds the selected state now; free the copy
         return {"selected_epoch": self.epoch, f"selected_{SELECT_METRIC}": self.value,
                 f"selected_{TIE_BREAK_METRIC}": self.loss}
