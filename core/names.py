@@ -35,6 +35,10 @@ LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "onecycle")
 CLASS_WEIGHTS: tuple[str, ...] = ("none", "balanced")
 SAMPLERS: tuple[str, ...] = ("uniform", "balanced")
 NORMALIZATIONS: tuple[str, ...] = ("none", "dataset")
+#: The weights a classifier is validated and tested with: its own (``none``, the reports') or
+#: an exponential moving average of them, batch-norm statistics included, updated after every
+#: optimiser step with decay ``ema_decay`` (``ema``; ``torch.optim.swa_utils``).
+WEIGHT_AVERAGES: tuple[str, ...] = ("none", "ema")
 #: The VAE's KL weight over epochs (``trainables.knn.kl_weight``): ``constant`` (report
 #: 004's plain ELBO), ``warmup`` (linear from near 0 to ``beta``; Bowman et al. 2016) or
 #: ``cyclical`` (ramps repeated over the trial; Fu et al. 2019).

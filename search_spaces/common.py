@@ -25,6 +25,7 @@ from core.names import (
     LR_SCHEDULES,
     NORMALIZATIONS,
     SAMPLERS,
+    WEIGHT_AVERAGES,
 )
 from core.settings import OneOf, Settings, searched
 
@@ -117,11 +118,15 @@ def knn_space(trial: optuna.Trial, options: Sequence[str] = tuple(KNN_OPTIONS)) 
 #: The classifier's categorical training options (``core.names``) and their choices.
 CLASSIFIER_OPTIONS: dict[str, tuple[str, ...]] = {
     "lr_schedule": LR_SCHEDULES, "class_weight": CLASS_WEIGHTS, "sampler": SAMPLERS,
-    "normalize": NORMALIZATIONS}
+    "normalize": NORMALIZATIONS, "weight_average": WEIGHT_AVERAGES}
 #: The reports' classifier training: a constant rate, plain cross-entropy, uniform batches,
-#: images in [0, 1] (each option's first choice).
+#: images in [0, 1], the trained weights tested as they are (each option's first choice).
 REPORT_CLASSIFIER: dict[str, Any] = {
     **{name: names[0] for name, names in CLASSIFIER_OPTIONS.items()}, "label_smoothing": 0.0}
+
+
+#: ``ema_decay`` where a config has none: an average over about the last 100 steps.
+EMA_DECAY = 0.99
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,6 +152,10 @@ class ClassifierSettings(Settings):
         REPORT_CLASSIFIER["class_weight"])
     sampler: Annotated[str, OneOf(SAMPLERS)] = searched(REPORT_CLASSIFIER["sampler"])
     normalize: Annotated[str, OneOf(NORMALIZATIONS)] = searched(REPORT_CLASSIFIER["normalize"])
+    weight_average: Annotated[str, OneOf(WEIGHT_AVERAGES)] = searched(
+        REPORT_CLASSIFIER["weight_average"])
+    #: The average's weight on its past per optimiser step (``weight_average=ema`` only).
+    ema_decay: float = searched(EMA_DECAY)
     #: The loop's epochs, which a learning-rate schedule spans.
     max_epochs: int | None = None
 
@@ -154,6 +163,9 @@ class ClassifierSettings(Settings):
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"{type(self).__name__}: label_smoothing must be in [0, 1), "
                              f"got {self.label_smoothing}")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"{type(self).__name__}: ema_decay must be in (0, 1), "
+                             f"got {self.ema_decay}")
         if self.optimizer == "sgd":
             self.require("momentum", "with optimizer=sgd")
         if self.lr_schedule != "constant":
@@ -163,7 +175,8 @@ class ClassifierSettings(Settings):
 def classifier_space(trial: optuna.Trial, optimizer: str) -> None:
     """The classifier's training options, after the rest of a space (``optimizer``: the one
     it sampled): adamw's weight decay, the schedule (cosine's warm-up), label smoothing,
-    class weights, the batch sampler and input normalisation."""
+    class weights, the batch sampler, input normalisation and weight averaging (the EMA's
+    decay)."""
     if optimizer == "adamw":
         trial.suggest_float("weight_decay", 1e-4, 0.3, log=True)
     if trial.suggest_categorical("lr_schedule", list(LR_SCHEDULES)) == "cosine":
@@ -171,3 +184,5 @@ def classifier_space(trial: optuna.Trial, optimizer: str) -> None:
     trial.suggest_float("label_smoothing", 0.0, 0.2)
     for name in ("class_weight", "sampler", "normalize"):
         trial.suggest_categorical(name, list(CLASSIFIER_OPTIONS[name]))
+    if trial.suggest_categorical("weight_average", list(WEIGHT_AVERAGES)) == "ema":
+        trial.suggest_float("ema_decay", 0.9, 0.999)

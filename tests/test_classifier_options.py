@@ -1,6 +1,7 @@
 """The classifier's training options (adamw, lr_schedule, label_smoothing, class_weight,
-sampler, normalize): each reaches the optimiser, the loss, the batches or the inputs; the
-schedule survives a checkpoint; the spaces search them and the presets keep the reports'."""
+sampler, normalize, weight_average): each reaches the optimiser, the loss, the batches, the
+inputs or the scored weights; the schedule and the average survive a checkpoint; the spaces
+search them and the presets keep the reports'."""
 
 import itertools
 import math
@@ -231,6 +232,79 @@ def test_dataset_normalisation_standardises_every_split_by_the_training_split():
                           task.model.eval()(task.inputs(task.data.images("val"))))
 
 
+# --- weight averaging ------------------------------------------------------------------------
+
+#: report 004's ResNet-18 with MedMNIST v2's stem (batch norm throughout), on tiny images.
+RESNET = {"init": "default", "optimizer": "adam", "lr": 1e-3, "batch_size": 8,
+          "augment": "none", "stem": "small", "max_epochs": 2}
+
+
+def resnet(config: dict | None = None):
+    dev = DeviceSplits.from_splits(splits(), CPU)
+    return medmnist_resnet.make_task({**RESNET, **(config or {})}, dev, seed_everything(0))
+
+
+def averaged_by_hand(task, epochs: int, decay: float) -> dict[str, torch.Tensor]:
+    """Train ``task`` for ``epochs`` epochs and return the EMA of its weights and batch-norm
+    buffers over the optimiser steps, computed from a copy taken after every step."""
+    seen: list[dict[str, torch.Tensor]] = []
+    task.optimizer.register_step_post_hook(
+        lambda *_: seen.append({k: v.detach().clone()
+                                for k, v in task.model.state_dict().items()}))
+    for epoch in range(1, epochs + 1):
+        task.train_epoch(epoch)
+    ema = {k: v.double() for k, v in seen[0].items()}
+    for state in seen[1:]:
+        ema = {k: decay * ema[k] + (1 - decay) * state[k].double() for k in ema}
+    return ema
+
+
+def test_ema_scores_the_moving_average_of_weights_and_batch_norm_statistics():
+    task = resnet({"weight_average": "ema", "ema_decay": 0.8})
+    want = averaged_by_hand(task, 2, 0.8)
+    assert task.averaged.n_averaged.item() == 2 * steps_per_epoch(50, 8)
+    got = task.averaged.module.state_dict()
+    floats = [k for k, v in got.items() if v.is_floating_point()]
+    assert any("running_mean" in k for k in floats)  # buffers are averaged too
+    for key in floats:
+        torch.testing.assert_close(got[key].double(), want[key], rtol=1e-4, atol=1e-5)
+    assert not torch.equal(got["fc.weight"], task.model.state_dict()["fc.weight"])
+    images = task.inputs(task.data.images("val"))
+    with torch.no_grad():
+        scored = task.averaged.module.eval()(images)
+        trained = task.model.eval()(images)
+    torch.testing.assert_close(task.logits("val"), scored)
+    assert not torch.allclose(scored, trained)
+    plain = resnet()  # weight_average=none: scored as trained
+    assert plain.averaged is None and plain.scored is plain.model
+
+
+def test_ema_survives_a_checkpoint_and_rebuilds_as_a_model(tmp_path):
+    config = {"weight_average": "ema", "ema_decay": 0.9}
+    task = resnet(config)
+    task.train_epoch(1)
+    scored = task.logits("val")
+    path = tmp_path / "state.pt"
+    checkpoints.save(path, epoch=1, task=task.state_dict(), generator=task.generator,
+                     info=asdict(task.data.info))
+    with torch.no_grad():  # the checkpoint's average, as a model of its own
+        rebuilt = checkpoints.load_model(path, "averaged")(task.data.images("val"))
+    torch.testing.assert_close(rebuilt, scored)
+    restored = resnet(config)
+    restored.load_state_dict(checkpoints.load(path)["task"])
+    restored.generator.set_state(task.generator.get_state())
+    assert restored.averaged.n_averaged.item() == task.averaged.n_averaged.item() > 0
+    for t in (task, restored):
+        t.train_epoch(2)
+    torch.testing.assert_close(restored.logits("val"), task.logits("val"))
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, 1.5])
+def test_ema_decay_must_lie_strictly_between_zero_and_one(decay):
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        ClassifierSettings.from_config({**BASE, "weight_average": "ema", "ema_decay": decay})
+
+
 # --- spaces and presets -------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["cnn", "medmnist_resnet"])
@@ -250,6 +324,9 @@ def test_the_searches_sample_every_option_and_no_constant_hides_one(method):
     decays = [c["weight_decay"] for c in configs if "weight_decay" in c]
     assert decays and all(1e-4 <= d <= 0.3 for d in decays)
     assert all(c["optimizer"] == "adamw" for c in configs if "weight_decay" in c)
+    ema = [c["ema_decay"] for c in configs if "ema_decay" in c]
+    assert ema and all(0.9 <= d <= 0.999 for d in ema)
+    assert all(c["weight_average"] == "ema" for c in configs if "ema_decay" in c)
 
 
 PRESETS = [("cnn", "report002_cifar"), ("cnn", "report002_mnist"), ("cnn", "report003"),

@@ -9,9 +9,12 @@ the optimiser (``sgd``, ``adam``, ``adamw``), a learning-rate schedule stepped a
 optimiser step over the trial's ``max_epochs`` (both :mod:`trainables.optimizers`; the
 schedule's position is part of the task's checkpoint), label smoothing and balanced class
 weights in the training loss (validation loss stays plain cross-entropy), class-balanced batches
-(:func:`balanced_class_weights` per row, the loop's ``train_batches``) and inputs
+(:func:`balanced_class_weights` per row, the loop's ``train_batches``), inputs
 standardised per channel by the training split's statistics (:func:`channel_stats`), after
-augmentation, in every split.
+augmentation, in every split, and weight averaging: with ``ema_decay`` the validation and the
+test score an exponential moving average of the weights and batch-norm statistics, updated
+after every optimiser step (torch's ``AveragedModel``), while training goes on with the
+weights themselves.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from search_spaces.common import ClassifierSettings
 from trainables import loop
 from trainables.augment import Augment, policy
-from trainables.checkpoints import build, load_trained_state, trained_state
+from trainables.checkpoints import build, load_trained_state, model_state, trained_state
 from trainables.loop import DeviceSplits
 from trainables.nets import init_weights
 from trainables.optimizers import make_optimizer, make_scheduler
@@ -82,10 +86,20 @@ class ClassifierTask:
                  batch_size: int, augment: Augment = NO_AUGMENT,
                  lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
                  label_smoothing: float = 0.0, class_weight: str = "none",
-                 sampler: str = "uniform", normalize: str = "none") -> None:
+                 sampler: str = "uniform", normalize: str = "none",
+                 ema_decay: float | None = None) -> None:
+        #: The weights' moving average (``ema_decay``), copied before ``model`` is compiled.
+        self.averaged = None if ema_decay is None else data.place(
+            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
+                          use_buffers=True), channels_last=True)
         # channels_last: oneDNN's and cuDNN's preferred conv layout (12 % faster steps of
         # report 002's CIFAR CNN on 2 CPU cores); inputs follow in :meth:`inputs`.
         self.model = data.place(model, channels_last=True)
+        if self.averaged is not None:
+            optimizer.register_step_post_hook(
+                lambda *_: self.averaged.update_parameters(self.model))
+        #: The model validation and the test score.
+        self.scored: nn.Module = self.model if self.averaged is None else self.averaged
         self.model_args = model_args
         self.data, self.generator = data, generator
         self.optimizer, self.batch_size, self.augment = optimizer, batch_size, augment
@@ -112,7 +126,8 @@ class ClassifierTask:
                    batch_size=settings.batch_size, augment=policy(settings.augment),
                    lr_scheduler=scheduler, label_smoothing=settings.label_smoothing,
                    class_weight=settings.class_weight, sampler=settings.sampler,
-                   normalize=settings.normalize)
+                   normalize=settings.normalize,
+                   ema_decay=settings.ema_decay if settings.weight_average == "ema" else None)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -135,10 +150,10 @@ class ClassifierTask:
 
     @torch.no_grad()
     def logits(self, part: str) -> torch.Tensor:
-        """Logits of a whole split in evaluation batches."""
-        self.model.eval()
+        """Logits of a whole split in evaluation batches, by the scored model."""
+        self.scored.eval()
         with self.data.autocast():
-            logits = [self.model(self.inputs(self.data.images(part, s)))
+            logits = [self.scored(self.inputs(self.data.images(part, s)))
                       for s in self.data.chunks(part, EVAL_BATCH)]
         return torch.cat(logits).float()
 
@@ -159,12 +174,21 @@ class ClassifierTask:
         return {}, torch.softmax(self.logits("test"), 1).cpu().numpy()
 
     def state_dict(self) -> dict[str, Any]:
+        """The trained model and its optimiser (``model``: what training goes on from), the
+        schedule's position and the scored average as a model of its own (``averaged``:
+        ``checkpoints.load_model(path, "averaged")`` rebuilds it)."""
         state = trained_state(self.model, self.model_args, self.optimizer)
         if self.lr_scheduler is not None:
             state["lr_scheduler"] = self.lr_scheduler.state_dict()
+        if self.averaged is not None:
+            state.update(model_state(self.averaged.module, self.model_args, "averaged"),
+                         averaged_steps=self.averaged.n_averaged.clone())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_trained_state(state, self.model, self.optimizer)
         if self.lr_scheduler is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        if self.averaged is not None:
+            self.averaged.module.load_state_dict(state["averaged"])
+            self.averaged.n_averaged.copy_(state["averaged_steps"])
