@@ -138,13 +138,15 @@ class Study:
     def best_trial(self) -> pd.Series | None:
         """Selection on validation: the best :attr:`selection_metric` among completed
         trials; with repeats, the best seed of the configuration with the best mean over its
-        completed seeds. None when no trial completed."""
+        completed seeds (tied means go to the lower mean :attr:`tie_break`). None when no
+        trial completed."""
         done, by = self.completed(), self.selection_metric
         if self.repeats > 1 and not done.empty:
             key = config_key(self)
             if key:
-                means = done.groupby(key, dropna=False, sort=False)[by].mean()
-                best = means.idxmax() if self.maximize else means.idxmin()
+                keys, ascending = self.sort_keys(by)
+                means = done.groupby(key, dropna=False, sort=False)[keys].mean()
+                best = means.sort_values(keys, ascending=ascending, kind="stable").index[0]
                 done = same_configuration(done, key, best if isinstance(best, tuple) else (best,))
         ranked = self.ranked(done, by)
         return None if ranked.empty else ranked.iloc[0]

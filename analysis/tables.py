@@ -126,10 +126,12 @@ def leaderboard(study: Study, top: int = 10) -> Table:
 
 def configurations(study: Study, top: int = 10) -> Table:
     """Configurations over seeds (``--repeats``): mean and interval of the objective and the
-    test metrics over the completed seeds, best mean of the selection metric first."""
+    test metrics over the completed seeds, best mean of the selection metric first (tied
+    means: the lower mean tie-break, ``Study.sort_keys``)."""
     key = config_key(study)
     sel = study.selection_metric
-    objective = _unique([sel, study.metric])
+    order, ascending = study.sort_keys(sel)
+    objective = _unique([*order, study.metric])
     done = study.completed()
     tests = _test_metrics(study)
     rows = []
@@ -147,7 +149,7 @@ def configurations(study: Study, top: int = 10) -> Table:
         row["trials"] = " ".join(group["trial_id"])
         rows.append(row)
     numeric = pd.DataFrame(rows)
-    numeric = numeric.sort_values(f"{sel} mean", ascending=not study.maximize,
+    numeric = numeric.sort_values([f"{m} mean" for m in order], ascending=ascending,
                                   na_position="last", kind="stable").head(top)
     numeric = numeric.reset_index(drop=True)
     numeric.insert(0, "rank", range(1, len(numeric) + 1))

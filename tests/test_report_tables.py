@@ -126,6 +126,22 @@ def test_trials_tied_on_validation_accuracy_rank_by_their_validation_loss(tmp_pa
     assert "(ties: lower selected_val_loss)" in board.note
 
 
+def test_configurations_tied_on_mean_validation_accuracy_rank_by_their_mean_loss(tmp_path):
+    """With repeats, equal means of selected_val_acc go to the lower mean selected_val_loss,
+    in the best trial and in the configurations table."""
+    trials = [{"config": {"arch": "dense", "lr": lr, "batch_size": 64, REPEAT_KEY: seed},
+               "val_acc": acc, "val_loss": loss, "test_acc": test}
+              for lr, runs in ((LRS[0], [(0.9, 0.5, 0.80), (0.8, 0.5, 0.81)]),
+                               (LRS[1], [(0.8, 0.3, 0.90), (0.9, 0.2, 0.91)]))
+              for seed, (acc, loss, test) in enumerate(runs)]
+    study = load(write_study(tmp_path / "tied", trials, repeats=2, space=SPACE))
+    best = study.best_trial()
+    assert (best["lr"], best[REPEAT_KEY]) == (LRS[1], 1)  # then its best seed, by accuracy
+    configs = tables.configurations(study).numeric
+    assert configs["lr"].tolist() == [LRS[1], LRS[0]]
+    assert configs["selected_val_loss mean"].tolist() == pytest.approx([0.25, 0.5])
+
+
 def test_leaderboard_leads_with_objective_test_metrics_and_searched_params(plain):
     text = (plain / "report" / "report.md").read_text()
     board = markdown_table(text, "Leaderboard (top 5 trials)")
