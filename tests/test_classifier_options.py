@@ -246,7 +246,8 @@ def resnet(config: dict | None = None):
 
 def averaged_by_hand(task, epochs: int, decay: float) -> dict[str, torch.Tensor]:
     """Train ``task`` for ``epochs`` epochs and return the EMA of its weights and batch-norm
-    buffers over the optimiser steps, computed from a copy taken after every step."""
+    buffers over the optimiser steps, computed from a copy taken after every step, its decay
+    warmed up as TensorFlow's: min(decay, (1 + n) / (10 + n)) after n updates."""
     seen: list[dict[str, torch.Tensor]] = []
     task.optimizer.register_step_post_hook(
         lambda *_: seen.append({k: v.detach().clone()
@@ -254,27 +255,31 @@ def averaged_by_hand(task, epochs: int, decay: float) -> dict[str, torch.Tensor]
     for epoch in range(1, epochs + 1):
         task.train_epoch(epoch)
     ema = {k: v.double() for k, v in seen[0].items()}
-    for state in seen[1:]:
-        ema = {k: decay * ema[k] + (1 - decay) * state[k].double() for k in ema}
+    for n, state in enumerate(seen[1:], start=1):
+        d = min(decay, (1 + n) / (10 + n))
+        ema = {k: d * ema[k] + (1 - d) * state[k].double() for k in ema}
     return ema
 
 
 def test_ema_scores_the_moving_average_of_weights_and_batch_norm_statistics():
-    task = resnet({"weight_average": "ema", "ema_decay": 0.8})
-    want = averaged_by_hand(task, 2, 0.8)
+    task = resnet({"weight_average": "ema", "ema_decay": 0.3})  # warmed up from the 4th
+    want = averaged_by_hand(task, 2, 0.3)
     assert task.averaged.n_averaged.item() == 2 * steps_per_epoch(50, 8)
     got = task.averaged.module.state_dict()
     floats = [k for k, v in got.items() if v.is_floating_point()]
     assert any("running_mean" in k for k in floats)  # buffers are averaged too
     for key in floats:
         torch.testing.assert_close(got[key].double(), want[key], rtol=1e-4, atol=1e-5)
-    assert not torch.equal(got["fc.weight"], task.model.state_dict()["fc.weight"])
+    trained = task.model.state_dict()
+    assert not torch.equal(got["fc.weight"], trained["fc.weight"])
+    counts = [k for k in got if k not in floats]  # batch norm's step counts: the current one
+    assert counts and all(torch.equal(got[k], trained[k]) for k in counts)
     images = task.inputs(task.data.images("val"))
     with torch.no_grad():
         scored = task.averaged.module.eval()(images)
-        trained = task.model.eval()(images)
+        unaveraged = task.model.eval()(images)
     torch.testing.assert_close(task.logits("val"), scored)
-    assert not torch.allclose(scored, trained)
+    assert not torch.allclose(scored, unaveraged)
     plain = resnet()  # weight_average=none: scored as trained
     assert plain.averaged is None and plain.scored is plain.model
 

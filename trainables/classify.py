@@ -13,20 +13,20 @@ weights in the training loss (validation loss stays plain cross-entropy), class-
 standardised per channel by the training split's statistics (:func:`channel_stats`), after
 augmentation, in every split, and weight averaging: with ``ema_decay`` the validation and the
 test score an exponential moving average of the weights and batch-norm statistics, updated
-after every optimiser step (torch's ``AveragedModel``), while training goes on with the
-weights themselves.
+after every optimiser step (torch's ``AveragedModel``, :func:`ema_update`), while training
+goes on with the weights themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from search_spaces.common import ClassifierSettings
 from trainables import loop
@@ -64,6 +64,28 @@ def channel_stats(data: DeviceSplits) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float().view(1, -1, 1, 1), std.float().view(1, -1, 1, 1)
 
 
+def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor],
+                                        None]:
+    """``AveragedModel``'s ``multi_avg_fn`` for an exponential moving average whose decay
+    warms up as TensorFlow's ``ExponentialMovingAverage(num_updates=n)`` does: after n
+    updates each step moves the average by 1 - min(``decay``, (1 + n) / (10 + n)) towards
+    the weights, so an early epoch's average follows its recent weights instead of the
+    initial ones. Integer buffers (batch norm's step count) take the current value."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor],
+               updates: torch.Tensor) -> None:
+        n = updates.float()  # on the device: no synchronisation per step
+        weight = 1.0 - torch.clamp((1 + n) / (10 + n), max=decay)
+        for mean, value in zip(averaged, current, strict=True):
+            if mean.is_floating_point():
+                mean.lerp_(value, weight.to(mean.dtype))
+            else:
+                mean.copy_(value)
+
+    return update
+
+
 def epoch_schedule(optimizer: torch.optim.Optimizer, name: str, data: DeviceSplits,
                    batch_size: int, epochs: int, warmup_epochs: int = 0
                    ) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -90,7 +112,7 @@ class ClassifierTask:
                  ema_decay: float | None = None) -> None:
         #: The weights' moving average (``ema_decay``), copied before ``model`` is compiled.
         self.averaged = None if ema_decay is None else data.place(
-            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
+            AveragedModel(model, multi_avg_fn=ema_update(ema_decay),
                           use_buffers=True), channels_last=True)
         # channels_last: oneDNN's and cuDNN's preferred conv layout (12 % faster steps of
         # report 002's CIFAR CNN on 2 CPU cores); inputs follow in :meth:`inputs`.
