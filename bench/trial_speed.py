@@ -207,23 +207,34 @@ def run(quick: bool) -> list[Figure]:
     cnn = figures[-1]
     figures.append(Figure(f"cnn_trial_samples_per_s ({shape})", images / cnn.value,
                           images / cnn.baseline, "samples/s", "higher", cnn.ratio))
-    return [*figures, resnet_optimizer(epochs)]
+    return [*figures, resnet_optimizer(epochs), resnet_ema(epochs)]
+
+
+def resnet_epochs(epochs: int, config: dict[str, Any], plain_adam: bool = False) -> float:
+    """Seconds of ``epochs`` training epochs of report 004's ResNet-18 (``config`` over
+    :data:`RESNET_CONFIG`) on BreastMNIST-shaped data (546 images 1×28×28, batch 8);
+    ``plain_adam``: torch's default Adam instead of our fused one."""
+    splits = cifar_shaped(546, 78, channels=1, side=28, classes=2)
+    torch.manual_seed(0)
+    task = make_medmnist_task({**RESNET_CONFIG, **config}, on_device(splits), torch.Generator())
+    if plain_adam:
+        task.optimizer = torch.optim.Adam(task.model.parameters(), lr=RESNET_CONFIG["lr"])
+    return timed(lambda: [task.train_epoch(e) for e in range(1, epochs + 1)])
 
 
 def resnet_optimizer(epochs: int) -> Figure:
-    """Report 004's ResNet-18 training epochs on BreastMNIST-shaped data (546 images 1×28×28,
-    batch 8): our fused Adam against torch's default one (a loop over the parameters on a CPU,
-    ``foreach`` on CUDA), the rest the same."""
-    splits = cifar_shaped(546, 78, channels=1, side=28, classes=2)
-
-    def trial(plain: bool) -> float:
-        torch.manual_seed(0)
-        task = make_medmnist_task(RESNET_CONFIG, on_device(splits), torch.Generator())
-        if plain:
-            task.optimizer = torch.optim.Adam(task.model.parameters(), lr=RESNET_CONFIG["lr"])
-        return timed(lambda: [task.train_epoch(e) for e in range(1, epochs + 1)])
-
-    plain = best_of(2, lambda: trial(True))
-    fused = best_of(2, lambda: trial(False))
+    """Our fused Adam against torch's default one (a loop over the parameters on a CPU,
+    ``foreach`` on CUDA), the rest the same (:func:`resnet_epochs`)."""
+    plain = best_of(2, lambda: resnet_epochs(epochs, {}, plain_adam=True))
+    fused = best_of(2, lambda: resnet_epochs(epochs, {}))
     return speedup(f"resnet_epochs_fused_adam (546 train 1x28x28, batch 8, {epochs} "
                    f"epoch(s), {bench_device().type}, best of 2)", fused, plain, "s", "> 1x")
+
+
+def resnet_ema(epochs: int) -> Figure:
+    """The cost of ``weight_average=ema`` (an update of the average after every optimiser
+    step) against training without it (:func:`resnet_epochs`): ratio plain / ema."""
+    plain = best_of(2, lambda: resnet_epochs(epochs, {}))
+    ema = best_of(2, lambda: resnet_epochs(epochs, {"weight_average": "ema"}))
+    return speedup(f"resnet_epochs_ema (546 train 1x28x28, batch 8, {epochs} epoch(s), "
+                   f"{bench_device().type}, best of 2)", ema, plain, "s", ">= 0.9x")
