@@ -64,9 +64,12 @@ def channel_stats(data: DeviceSplits) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float().view(1, -1, 1, 1), std.float().view(1, -1, 1, 1)
 
 
-def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor],
-                                        None]:
-    """``AveragedModel``'s ``multi_avg_fn`` for an exponential moving average whose decay
+#: ``AveragedModel``'s ``multi_avg_fn``: (averages, current values, updates so far) -> None.
+AverageUpdate = Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]
+
+
+def ema_update(decay: float) -> AverageUpdate:
+    """The update of an exponential moving average whose decay
     warms up as TensorFlow's ``ExponentialMovingAverage(num_updates=n)`` does: after n
     updates each step moves the average by 1 - min(``decay``, (1 + n) / (10 + n)) towards
     the weights, so an early epoch's average follows its recent weights instead of the
