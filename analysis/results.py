@@ -45,7 +45,7 @@ _EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)(: .*)?$")  # module
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Config keys every trial carries that are never searched (loop and spec constants).
 CONSTANT_KEYS = ("max_epochs", "seed", "val_fraction", "checkpoint_every_s", "select_epoch",
-                 "k_max")
+                 "select_metric", "k_max")
 #: Per-epoch keys that are bookkeeping, not metrics.
 BOOKKEEPING = ("hostname", "node_id", "device", "gpu_ids", "timestamp", "checkpoint_dir_name",
                "done", "trial_id", "date", "pid", "node_ip", "time_since_restore",

@@ -2,12 +2,15 @@
 
 from typing import Any
 
-from core.names import SELECT_EPOCHS
+from core.names import SELECT_EPOCHS, SELECT_METRICS
 
 #: Config keys the trial loop reads for every method (fixable with ``--set``):
-#: ``select_epoch`` is one of ``core.names.SELECT_EPOCHS`` (``trainables.selection.EpochSelector``).
-LOOP_DEFAULTS: dict[str, Any] = {"checkpoint_every_s": 30.0, "select_epoch": "best"}
+#: ``select_epoch`` and ``select_metric`` are one of ``core.names.SELECT_EPOCHS`` and
+#: ``SELECT_METRICS`` (``trainables.selection.EpochSelector``).
+LOOP_DEFAULTS: dict[str, Any] = {"checkpoint_every_s": 30.0, "select_epoch": "best",
+                                 "select_metric": "val_acc"}
 #: The values a loop constant may take, checked when a study is planned.
-LOOP_CHOICES: dict[str, tuple[str, ...]] = {"select_epoch": SELECT_EPOCHS}
+LOOP_CHOICES: dict[str, tuple[str, ...]] = {"select_epoch": SELECT_EPOCHS,
+                                            "select_metric": SELECT_METRICS}
 #: ASHA's reduction factor: the launcher's scheduler and the analysis's rungs.
 ASHA_REDUCTION_FACTOR = 3

@@ -11,6 +11,10 @@ BACKBONES: tuple[str, ...] = ("vgg16", "resnet50", "resnet18")
 #: ``select_epoch``: the reported model is the epoch with the best validation objective
 #: (its weights restored before the test) or simply the last one.
 SELECT_EPOCHS: tuple[str, ...] = ("best", "last")
+#: What ``select_epoch=best`` maximises: the validation accuracy (the study's objective) or
+#: the validation ROC AUC, which the classifier methods report and MedMNIST's own experiments
+#: select their model on.
+SELECT_METRICS: tuple[str, ...] = ("val_acc", "val_auc")
 #: The result key of a method whose reported classifier starts after an earlier stage
 #: (``ae_classifier``'s pretraining, ``gan_balance``'s GAN): that classifier's epochs so far,
 #: 0 before it starts. ASHA counts such a method's rungs in it (``study.registry``), so it

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
 from sklearn.utils.class_weight import compute_class_weight
 
 from core.splits import DatasetInfo, Splits
@@ -230,6 +231,15 @@ def test_dataset_normalisation_standardises_every_split_by_the_training_split():
     # validation and test go through the same standardisation
     assert torch.allclose(task.logits("val"),
                           task.model.eval()(task.inputs(task.data.images("val"))))
+
+
+def test_validation_reports_the_roc_auc_of_the_scored_model():
+    task = make()
+    task.train_epoch(1)
+    scores = task.validate()
+    probs = torch.softmax(task.logits("val"), 1)[:, 1].numpy()
+    assert scores["val_auc"] == pytest.approx(roc_auc_score(task.data.y["val"].numpy(), probs))
+    assert 0.5 < scores["val_auc"] <= 1.0
 
 
 # --- weight averaging ------------------------------------------------------------------------

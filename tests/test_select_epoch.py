@@ -56,12 +56,13 @@ def trial(tmp_path, monkeypatch):
 class Scripted:
     """A task whose one weight is the epoch that trained it last and whose validation
     accuracy per epoch is ``config["script"]`` (its loss ``config["losses"]``, 1.0 if not
-    given); ``selectable`` is False for the epochs in ``config["refuse"]``. Its state dict
-    holds the live tensor, as a module's does."""
+    given, its AUC ``config["aucs"]``, none if not given); ``selectable`` is False for the
+    epochs in ``config["refuse"]``. Its state dict holds the live tensor, as a module's does."""
 
     def __init__(self, config, data, generator):
         self.script, self.refuse = config["script"], config.get("refuse", ())
         self.losses = config.get("losses") or [1.0] * len(self.script)
+        self.aucs = config.get("aucs")
         self.data = data
         self.w = torch.zeros(1)
         self.loads: list[int] = []
@@ -72,7 +73,10 @@ class Scripted:
 
     def validate(self):
         epoch = int(self.w)
-        return {"val_loss": self.losses[epoch - 1], "val_acc": self.script[epoch - 1]}
+        scores = {"val_loss": self.losses[epoch - 1], "val_acc": self.script[epoch - 1]}
+        if self.aucs:
+            scores["val_auc"] = self.aucs[epoch - 1]
+        return scores
 
     def selectable(self):
         return int(self.w) not in self.refuse
@@ -123,7 +127,8 @@ def test_the_best_epoch_is_tested_and_kept_when_it_is_not_the_last(digits, trial
     assert saved["task"]["w"].item() == 2 and saved["selected_epoch"] == 2
     assert saved["epoch"] == 4 and "best" not in saved
     # intermediate checkpoints carry the best so far; its state only when it is another epoch's
-    assert trial.saved[2]["best"] == {"epoch": 2, "value": 0.9, "loss": 1.0}
+    assert trial.saved[2]["best"] == {"epoch": 2, "value": 0.9, "loss": 1.0,
+                                      "scores": {"val_acc": 0.9, "val_loss": 1.0}}
     assert trial.saved[3]["best"]["epoch"] == 2 and trial.saved[3]["best"]["task"]["w"] == 2
     assert trial.saved[3]["task"]["w"] == 3
 
@@ -248,16 +253,46 @@ def test_the_selector_alone():
     selector = EpochSelector("best")
     selector.observe(1, {"val_acc": 0.4, "val_loss": 0.5}, task=None)
     selector.observe(2, {"val_acc": math.inf}, task=None)  # not finite: never selected
-    selector.observe(3, {"val_loss": 0.1}, task=None)  # no objective
     selector.observe(4, {"val_acc": 0.4}, task=None)  # no loss: breaks no tie
     assert (selector.epoch, selector.value) == (1, 0.4)
     assert selector.entries(3, last=False) == {
-        "best": {"epoch": 1, "value": 0.4, "loss": 0.5, "task": None}}
+        "best": {"epoch": 1, "value": 0.4, "loss": 0.5, "task": None,
+                 "scores": {"val_acc": 0.4, "val_loss": 0.5}}}
+    with pytest.raises(ValueError, match="reports no val_acc"):
+        selector.observe(5, {"val_loss": 0.1}, task=None)
     last = EpochSelector("last")
     last.observe(1, {"val_acc": 0.9}, task=None)
     assert last.entries(1, last=False) == {}
     with pytest.raises(ValueError, match="select_epoch"):
         EpochSelector("worst")
+    with pytest.raises(ValueError, match="select_metric must be one of val_acc, val_auc"):
+        EpochSelector("best", "val_f1")
+
+
+def test_select_metric_val_auc_tests_the_best_auc_epoch_and_reports_its_accuracy(digits,
+                                                                                 trial):
+    """``select_metric=val_auc``: the epoch with the best validation AUC is tested (ties to
+    the lower loss); the result reports its accuracy, AUC and loss as selected_*."""
+    assert loop.LoopSettings.from_config({"max_epochs": 1}).select_metric == "val_acc"
+    task = run_scripted(digits, [0.5, 0.9, 0.6, 0.7], aucs=[0.6, 0.7, 0.8, 0.8],
+                        losses=[1.0, 0.9, 0.5, 0.6], select_metric="val_auc")
+    final = trial.reports[-1]
+    assert final["tested_w"] == 3 and task.loads == [3]
+    assert (final["selected_epoch"], final["selected_val_acc"], final["selected_val_auc"],
+            final["selected_val_loss"]) == (3, 0.6, 0.8, 0.5)
+    assert trial.saved[3]["best"]["scores"] == {"val_acc": 0.6, "val_auc": 0.8,
+                                                "val_loss": 0.5}
+    with pytest.raises(ValueError, match="select_metric=val_auc: this method's validation "
+                                         "reports no val_auc"):
+        run_scripted(digits, [0.5, 0.9], select_metric="val_auc")
+
+
+def test_a_checkpoint_from_before_select_metric_restores_its_objective():
+    selector = EpochSelector("best")
+    selector.restore({"best": {"epoch": 2, "value": 0.9, "loss": 0.3, "task": {"w": 1}}})
+    assert selector.finish(3, {"val_acc": 0.8, "val_loss": 0.1},
+                           SimpleNamespace(load_state_dict=lambda state: None)) == {
+        "selected_epoch": 2, "selected_val_acc": 0.9, "selected_val_loss": 0.3}
 
 
 def test_cpu_copy_is_independent_and_keeps_state_dict_metadata():

@@ -33,6 +33,7 @@ from trainables import loop
 from trainables.augment import Augment, policy
 from trainables.checkpoints import build, load_trained_state, model_state, trained_state
 from trainables.loop import DeviceSplits
+from trainables.metrics import roc_auc
 from trainables.nets import init_weights
 from trainables.optimizers import make_optimizer, make_scheduler
 
@@ -191,9 +192,12 @@ class ClassifierTask:
         return images.contiguous(memory_format=torch.channels_last)
 
     def validate(self) -> dict[str, float]:
+        """Validation loss, accuracy and ROC AUC (``trainables.metrics.roc_auc``: NaN where
+        a class is missing from the split)."""
         logits, y = self.logits("val"), self.data.y["val"]
         return {"val_loss": F.cross_entropy(logits, y).item(),
-                "val_acc": (logits.argmax(1) == y).float().mean().item()}
+                "val_acc": (logits.argmax(1) == y).float().mean().item(),
+                "val_auc": roc_auc(y.cpu().numpy(), torch.softmax(logits, 1).cpu().numpy())}
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
         return {}, torch.softmax(self.logits("test"), 1).cpu().numpy()

@@ -6,9 +6,10 @@ reads the config keys of :class:`LoopSettings` and :class:`AccelerationSettings`
 
 The reported model (tested once, kept in the final checkpoint) is chosen by ``select_epoch``
 (:class:`EpochSelector`): ``best`` (the default) restores the weights of the epoch with the
-best validation objective (:data:`SELECT_METRIC`) before the test, as MedMNIST's protocol;
-``last`` tests the last epoch's weights. Every epoch is still reported as it was trained, so
-ASHA sees the whole curve; the final result adds ``selected_epoch`` and ``selected_val_acc``.
+best ``select_metric`` on validation (``val_acc``, the default, or ``val_auc``, as MedMNIST's
+experiments select) before the test; ``last`` tests the last epoch's weights. Every epoch is
+still reported as it was trained, so ASHA sees the whole curve; the final result adds
+``selected_epoch`` and that epoch's ``selected_val_acc``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from torch import nn
 
 from core.defaults import LOOP_DEFAULTS
 from core.layout import CHECKPOINT_FILE, PREDICTIONS_FILE, REPEAT_KEY
-from core.names import PRECISIONS, SELECT_EPOCHS
+from core.names import PRECISIONS, SELECT_EPOCHS, SELECT_METRICS
 from core.settings import OneOf, Settings
 from core.splits import DatasetInfo, Splits
 from trainables import checkpoints, faults
@@ -72,6 +73,8 @@ class LoopSettings(TrialSeed):
     checkpoint_every_s: float = LOOP_DEFAULTS["checkpoint_every_s"]
     #: The reported epoch (:class:`EpochSelector`): ``best`` validation objective or ``last``.
     select_epoch: Annotated[str, OneOf(SELECT_EPOCHS)] = LOOP_DEFAULTS["select_epoch"]
+    #: What ``select_epoch=best`` maximises.
+    select_metric: Annotated[str, OneOf(SELECT_METRICS)] = LOOP_DEFAULTS["select_metric"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,7 +295,7 @@ def run(config: dict[str, Any], data: Splits, make_task: TaskFactory) -> None:
     with faults.out_of_memory("while setting up", device):
         dev = DeviceSplits.from_splits(data, device, accel)
         task = make_task(config, dev, generator)
-        selector = EpochSelector(settings.select_epoch)
+        selector = EpochSelector(settings.select_epoch, settings.select_metric)
         start = _restore(task, generator, selector)
     where = placement(device)
     last_save = time.monotonic()

@@ -1,5 +1,6 @@
-"""Which epoch a trial tests: ``select_epoch`` ``best`` (the best validation epoch's weights,
-restored before the test) or ``last`` (:class:`EpochSelector`, used by ``trainables.loop``)."""
+"""Which epoch a trial tests: ``select_epoch`` ``best`` (the weights of the epoch with the best
+``select_metric`` on validation, restored before the test) or ``last`` (:class:`EpochSelector`,
+used by ``trainables.loop``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 
 import torch
 
-from core.names import SELECT_EPOCHS, TIE_BREAK_METRIC
+from core.names import SELECT_EPOCHS, SELECT_METRICS, TIE_BREAK_METRIC
 
-#: The validation objective ``select_epoch=best`` maximises. It is the study's objective for
-#: every registered method (``study.registry.Method``: metric ``val_acc``, mode ``max``), and
-#: the trial does not see the study's objective, so a method with another one must change this.
-SELECT_METRIC = "val_acc"
+#: The study's objective for every registered method (``study.registry.Method``: metric
+#: ``val_acc``, mode ``max``; the trial does not see it, so a method with another one must
+#: change this), and ``select_metric``'s default. The final result reports it for the selected
+#: epoch as ``selected_val_acc``, which ranks trials in the analysis.
+OBJECTIVE = "val_acc"
 
 
 def cpu_copy(value: Any) -> Any:
@@ -43,11 +45,13 @@ class EpochSelector:
     """Which epoch's state a trial tests and keeps: ``select_epoch`` ``best`` or ``last``.
 
     With ``best``, after every validation the loop calls :meth:`observe`: an epoch whose
-    :data:`SELECT_METRIC` is finite, whose task is ``selectable()`` (see :class:`Task`) and
-    which beats every earlier such epoch strictly becomes the best so far, and a CPU copy of
-    the task's state (:func:`cpu_copy`) replaces the last one kept. An epoch beats another
-    with a higher :data:`SELECT_METRIC`, or with the same and a lower
-    :data:`TIE_BREAK_METRIC`; a full tie (or a missing or NaN loss) keeps the earlier one.
+    ``metric`` (``select_metric``: :data:`OBJECTIVE` or ``val_auc``) is finite, whose task is
+    ``selectable()`` (see :class:`Task`) and which beats every earlier such epoch strictly
+    becomes the best so far, and a CPU copy of the task's state (:func:`cpu_copy`) replaces
+    the last one kept. An epoch beats another with a higher ``metric``, or with the same and a
+    lower :data:`TIE_BREAK_METRIC`; a full tie (or a missing or NaN loss) keeps the earlier
+    one. A selectable epoch that does not report ``metric`` at all is a ValueError (a k-NN
+    method reports no ``val_auc``).
     After the last epoch's validation, :meth:`finish` decides, before the test:
 
     - the last epoch is selected when it is selectable and not beaten by the best earlier
@@ -57,10 +61,10 @@ class EpochSelector:
     - otherwise the best earlier epoch's state is loaded back into the task
       (``task.load_state_dict``), and the test and the final checkpoint are that epoch's.
 
-    ``selected_epoch``, ``selected_val_acc`` and ``selected_val_loss`` (that epoch's objective
-    and tie-break) join the final result; with ``last`` they are the last epoch's. The
-    best-so-far (epoch, value, loss, state) travels in intermediate checkpoints
-    (:meth:`entries`, :meth:`restore`).
+    ``selected_epoch`` and that epoch's :data:`OBJECTIVE`, ``metric`` and tie-break as
+    ``selected_<name>`` (:meth:`reported`) join the final result; with ``last`` they are the
+    last epoch's. The best so far (epoch, value, loss, reported scores, state) travels in
+    intermediate checkpoints (:meth:`entries`, :meth:`restore`).
 
     >>> selector = EpochSelector("best")
     >>> for epoch, acc, loss in [(1, 0.5, 0.6), (2, 0.9, 0.3), (3, 0.9, 0.2), (4, 0.9, 0.2)]:
@@ -69,53 +73,66 @@ class EpochSelector:
     (3, 0.9)
     """
 
-    def __init__(self, mode: str = "best") -> None:
+    def __init__(self, mode: str = "best", metric: str = OBJECTIVE) -> None:
         if mode not in SELECT_EPOCHS:
             raise ValueError(f"select_epoch must be one of {', '.join(SELECT_EPOCHS)}, "
                              f"got {mode!r}")
-        self.mode = mode
-        #: The best selectable epoch so far (0: none yet), its objective, its tie-break
-        #: loss and its state.
+        if metric not in SELECT_METRICS:
+            raise ValueError(f"select_metric must be one of {', '.join(SELECT_METRICS)}, "
+                             f"got {metric!r}")
+        self.mode, self.metric = mode, metric
+        #: The best selectable epoch so far (0: none yet), its ``metric``, its tie-break
+        #: loss, the scores the final result reports for it and its state.
         self.epoch = 0
         self.value = -math.inf
         self.loss = math.nan
+        self.scores: dict[str, float] = {}
         self.state: dict[str, Any] | None = None
 
+    def reported(self, metrics: dict[str, Any]) -> dict[str, float]:
+        """An epoch's scores the final result reports as ``selected_<name>``: the objective,
+        the selection metric and the tie-break (NaN where the epoch has none)."""
+        names = dict.fromkeys((OBJECTIVE, self.metric, TIE_BREAK_METRIC))
+        return {name: float(metrics.get(name, math.nan)) for name in names}
+
     def candidate(self, metrics: dict[str, Any], task: Any) -> tuple[float, float] | None:
-        """The epoch's (objective, tie-break loss) if it may be selected (finite objective,
-        task selectable), else None."""
-        value = metrics.get(SELECT_METRIC)
-        if self.mode != "best" or value is None or not math.isfinite(value):
+        """The epoch's (metric, tie-break loss) if it may be selected (task selectable,
+        finite metric), else None."""
+        if self.mode != "best":
             return None
         selectable = getattr(task, "selectable", None)
         if selectable is not None and not selectable():
             return None
-        return float(value), float(metrics.get(TIE_BREAK_METRIC, math.nan))
+        if self.metric not in metrics:
+            raise ValueError(f"select_metric={self.metric}: this method's validation reports "
+                             f"no {self.metric} (it reports {', '.join(sorted(metrics))})")
+        value = float(metrics[self.metric])
+        if not math.isfinite(value):
+            return None
+        return value, float(metrics.get(TIE_BREAK_METRIC, math.nan))
 
     def observe(self, epoch: int, metrics: dict[str, Any], task: Any) -> None:
         """After epoch ``epoch``'s validation (not the last's: see :meth:`finish`)."""
         candidate = self.candidate(metrics, task)
         if candidate is not None and beats(candidate, (self.value, self.loss)):
             self.epoch, (self.value, self.loss), self.state = epoch, candidate, None
+            self.scores = self.reported(metrics)
             if task is not None:  # one copy at a time
                 self.state = cpu_copy(task.state_dict())
 
     def finish(self, epoch: int, metrics: dict[str, Any], task: Any) -> dict[str, Any]:
         """After the last epoch's validation: load the selected state into ``task`` (when it
-        is an earlier epoch's) and return ``selected_epoch`` and the objective and tie-break
-        of that epoch as ``selected_<name>``."""
+        is an earlier epoch's) and return ``selected_epoch`` and that epoch's
+        :meth:`reported` scores as ``selected_<name>``."""
         candidate = self.candidate(metrics, task)
         if self.state is not None and (candidate is None
                                        or beats((self.value, self.loss), candidate)):
             task.load_state_dict(self.state)  # an earlier epoch, strictly better
-        else:
-            if candidate is None:  # select_epoch=last, or no epoch was selectable: its own
-                candidate = (float(metrics.get(SELECT_METRIC, math.nan)),
-                             float(metrics.get(TIE_BREAK_METRIC, math.nan)))
-            self.epoch, (self.value, self.loss) = epoch, candidate
+        else:  # the last epoch; with select_epoch=last, or when none was selectable, too
+            self.epoch, self.scores = epoch, self.reported(metrics)
         self.state = None  # the task holds the selected state now; free the copy
-        return {"selected_epoch": self.epoch, f"selected_{SELECT_METRIC}": self.value,
-                f"selected_{TIE_BREAK_METRIC}": self.loss}
+        return {"selected_epoch": self.epoch,
+                **{f"selected_{name}": value for name, value in self.scores.items()}}
 
     def entries(self, epoch: int, last: bool) -> dict[str, Any]:
         """What the checkpoint of epoch ``epoch`` keeps besides the task's state: the final
@@ -125,7 +142,8 @@ class EpochSelector:
             return {"selected_epoch": self.epoch}
         if not self.epoch:
             return {}
-        best: dict[str, Any] = {"epoch": self.epoch, "value": self.value, "loss": self.loss}
+        best: dict[str, Any] = {"epoch": self.epoch, "value": self.value, "loss": self.loss,
+                                "scores": self.scores}
         if self.epoch != epoch:
             best["task"] = self.state
         return {"best": best}
@@ -139,6 +157,8 @@ class EpochSelector:
             return
         self.epoch, self.value = int(best["epoch"]), float(best["value"])
         self.loss = float(best.get("loss", math.nan))  # absent in checkpoints before ties
+        # absent in checkpoints before select_metric, whose value was the objective
+        self.scores = best.get("scores") or {OBJECTIVE: self.value, TIE_BREAK_METRIC: self.loss}
         state = best.get("task")
         # the checkpoint's own epoch: copied before the task loads it and trains on
         self.state = cpu_copy(saved["task"] if state is None else state)
