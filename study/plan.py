@@ -60,8 +60,9 @@ def resolve(spec: StudySpec) -> StudyPlan:
                          "`space:` changes the searched space: drop one of them")
     space: SpaceFn = override(module.space, spec.space)
     defaults = {**LOOP_DEFAULTS, **module.DEFAULTS}
-    check_choices(spec.fixed, {name: names for name, names in
-                               {**LOOP_CHOICES, **module.CHOICES}.items() if name in defaults})
+    choices = {**LOOP_CHOICES, "select_metric": method.select_metrics, **module.CHOICES}
+    check_choices(spec.fixed, {name: names for name, names in choices.items()
+                               if name in defaults})
     if preset:
         fixed = presets.check_fixed(preset, space, spec.fixed, defaults)
         grid = presets.grid(preset, fixed)

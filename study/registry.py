@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from core.errors import StudyError
-from core.names import CLASSIFIER_EPOCHS
+from core.names import CLASSIFIER_EPOCHS, SELECT_METRICS
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,9 @@ class Method:
     #: The result key ASHA counts its rungs in (Tune's ``time_attr``): epochs, or, where a
     #: method's score changes meaning between stages, :data:`CLASSIFIER_EPOCHS`.
     time_attr: str = "training_iteration"
+    #: What its trials' ``select_epoch=best`` may maximise (``select_metric``): the objective,
+    #: and ``val_auc`` where its validation reports it (the classifiers).
+    select_metrics: tuple[str, ...] = SELECT_METRICS[:1]
 
     def load_trainable(self) -> Callable[[dict[str, Any], Any], None]:
         module, func = self.trainable.split(":")
@@ -51,19 +54,21 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("ae_classifier", "trainables.ae_classifier:train_ae_classifier",
            "search_spaces.ae_classifier", "000, 001",
            "AE pretraining, frozen-encoder head, fine-tuning", grace_period=6,
-           time_attr=CLASSIFIER_EPOCHS),
+           time_attr=CLASSIFIER_EPOCHS, select_metrics=SELECT_METRICS),
     Method("cnn", "trainables.cnn:train_cnn", "search_spaces.cnn", "002, 003",
-           "report CNNs × init × split ratio × optimiser × on-device augmentation"),
+           "report CNNs × init × split ratio × optimiser × on-device augmentation",
+           select_metrics=SELECT_METRICS),
     Method("transfer", "trainables.transfer:train_transfer", "search_spaces.transfer",
-           "002, 003", "class-split net A -> frozen net B, or ImageNet backbone + new head"),
+           "002, 003", "class-split net A -> frozen net B, or ImageNet backbone + new head",
+           select_metrics=SELECT_METRICS),
     Method("medmnist_resnet", "trainables.medmnist_resnet:train_medmnist_resnet",
            "search_spaces.medmnist_resnet", "004",
            "ResNet-18 (7×7 stride-2 or 3×3 stride-1 stem), augmentation, MedMNIST's ACC/AUC",
-           grace_period=5),
+           grace_period=5, select_metrics=SELECT_METRICS),
     Method("gan_balance", "trainables.gan_balance:train_gan_balance",
            "search_spaces.gan_balance", "004",
            "conditional DCGAN balances the minority classes, classifier retrained",
-           grace_period=10, time_attr=CLASSIFIER_EPOCHS),
+           grace_period=10, time_attr=CLASSIFIER_EPOCHS, select_metrics=SELECT_METRICS),
 ]}
 
 

@@ -21,6 +21,7 @@ def assert_one_line_error(proc, *fragments):
     (["vae_knn", "--set", "latent_dim=-3"], ["latent_dim=-3", "outside"]),
     (["vae_knn", "--set", "arch=resnet"], ["arch", "not one of"]),
     (["cnn", "--set", "select_metric=val_f1"], ["select_metric", "choose from val_acc, val_auc"]),
+    (["vae_knn", "--set", "select_metric=val_auc"], ["select_metric", "choose from val_acc"]),
     (["vae_knn", "--set", "wings=2"], ["wings", "not a parameter"]),
     (["vae_knn", "--preset", "report999"], ["report999", "report004"]),
     (["vae_knn", "--num-samples", "0"], ["--num-samples"]),
