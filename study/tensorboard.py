@@ -62,7 +62,7 @@ NOT_METRICS = frozenset({*AUTO_RESULT_KEYS, *DEBUG_METRICS, DONE, DIVERGED, "epo
 
 #: Tags of the method metrics that the rules of :func:`tag` do not place.
 TAGS = {
-    "val_acc": "accuracy/val", "train_acc": "accuracy/train",
+    "val_acc": "accuracy/val", "train_acc": "accuracy/train", "val_auc": "auc/val",
     "val_knn_acc": "accuracy/val_knn_probe", "a_val_acc": "accuracy/val_net_a",
     "train_loss": "loss/train", "val_loss": "loss/val", "recon_loss": "loss/recon",
     "kl": "loss/kl", "g_loss": "loss/generator", "d_loss": "loss/discriminator",
@@ -71,7 +71,7 @@ TAGS = {
     "phase": "schedule/phase", "scheduled_lr": "schedule/lr",
     "gan_epoch": "schedule/gan_epoch", "synthetic": "schedule/synthetic_images",
     "selected_epoch": "test/selected_epoch", "selected_val_acc": "test/selected_val_acc",
-    "selected_val_loss": "test/selected_val_loss",
+    "selected_val_loss": "test/selected_val_loss", "selected_val_auc": "test/selected_val_auc",
     "imagenet_weights": "test/imagenet_weights",
     "explained_variance": "reducer/explained_variance", "n_components_fit": "reducer/n_components",
     "isomap_neighbors_fit": "reducer/isomap_neighbors",

@@ -85,6 +85,7 @@ def plan():
 
 @pytest.mark.parametrize(("key", "expected"), [
     ("val_acc", "accuracy/val"), ("train_acc", "accuracy/train"), ("train_loss", "loss/train"),
+    ("val_auc", "auc/val"), ("selected_val_auc", "test/selected_val_auc"),
     ("val_loss", "loss/val"), ("g_loss", "loss/generator"), ("val_acc@25", "knn/val_acc@25"),
     ("test_auc", "test/auc"), ("test_medmnist_acc", "test/medmnist_acc"),
     ("something_new", "other/something_new"), ("done", None), ("training_iteration", None),
