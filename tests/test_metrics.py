@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from trainables.metrics import classification_metrics, save_predictions
+from trainables.metrics import classification_metrics, roc_auc, save_predictions
 
 
 def test_multiclass_metrics_match_scikit_learn():
@@ -33,6 +33,11 @@ def test_auc_is_nan_when_a_class_is_missing():
     y = np.array([0, 0, 1])
     m = classification_metrics(y, np.eye(3)[[0, 0, 1]])
     assert np.isnan(m["test_auc"])
+
+
+def test_auc_is_nan_for_scores_that_are_not_finite():
+    y = np.array([0, 1, 1])
+    assert np.isnan(roc_auc(y, np.array([[0.5, 0.5], [np.nan, np.nan], [0.1, 0.9]])))
 
 
 def test_predictions_round_trip(tmp_path):

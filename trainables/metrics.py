@@ -29,9 +29,10 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, prefix: str =
 
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """Binary AUC of class 1, or macro one-vs-rest AUC; NaN when a class is absent."""
+    """Binary AUC of class 1, or macro one-vs-rest AUC; NaN when a class is absent or a score
+    is not finite (a diverged model: the loop's fault checks report it)."""
     present = np.unique(y_true)
-    if len(present) < 2 or len(present) < scores.shape[1]:
+    if len(present) < 2 or len(present) < scores.shape[1] or not np.isfinite(scores).all():
         return float("nan")
     if scores.shape[1] == 2:
         return float(skm.roc_auc_score(y_true, scores[:, 1]))
