@@ -74,18 +74,20 @@ def ema_update(decay: float) -> AverageUpdate:
     warms up as TensorFlow's ``ExponentialMovingAverage(num_updates=n)`` does: after n
     updates each step moves the average by 1 - min(``decay``, (1 + n) / (10 + n)) towards
     the weights, so an early epoch's average follows its recent weights instead of the
-    initial ones. Integer buffers (batch norm's step count) take the current value."""
+    initial ones. Integer buffers (batch norm's step count) take the current value.
+    ``AveragedModel`` calls it once per device and dtype."""
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor],
                updates: torch.Tensor) -> None:
-        n = updates.float()  # on the device: no synchronisation per step
-        weight = 1.0 - torch.clamp((1 + n) / (10 + n), max=decay)
-        for mean, value in zip(averaged, current, strict=True):
-            if mean.is_floating_point():
-                mean.lerp_(value, weight.to(mean.dtype))
-            else:
+        if not averaged[0].is_floating_point():
+            for mean, value in zip(averaged, current, strict=True):
                 mean.copy_(value)
+            return
+        n = updates.float()  # on the device: no synchronisation per step
+        weight = (1.0 - torch.clamp((1 + n) / (10 + n), max=decay)).to(averaged[0].dtype)
+        for mean, value in zip(averaged, current, strict=True):
+            mean.lerp_(value, weight)
 
     return update
 
