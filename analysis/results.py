@@ -276,15 +276,18 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 def _objective(spec: dict[str, Any]) -> tuple[str, str, int, str]:
-    """(metric, mode, ASHA grace period, ASHA time attribute) of the study's method; the
-    registry's defaults if unknown."""
+    """(objective, mode, ASHA grace period, ASHA time attribute) of the study's method (the
+    objective follows the study's fixed ``select_metric``); the registry's defaults if
+    unknown."""
     from study import registry
 
     try:
         method = registry.get(str(spec.get("method")))
     except StudyError:
         method = registry.Method(name="unknown", trainable="", space="", report="", summary="")
-    return method.metric, method.mode, method.grace_period, method.time_attr
+    fixed = spec.get("fixed")
+    objective = method.objective(fixed if isinstance(fixed, dict) else {})
+    return objective, method.mode, method.grace_period, method.time_attr
 
 
 def _looks_like_trial(d: Path) -> bool:

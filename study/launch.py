@@ -110,7 +110,7 @@ def new_tuner(plan: StudyPlan, trainable: Any, *, reuse_actors: bool = True,
         trainable,
         param_space=grid_space(plan) if plan.grid else None,
         tune_config=tune.TuneConfig(
-            metric=method.metric, mode=method.mode,
+            metric=plan.objective, mode=method.mode,
             search_alg=make_searcher(plan),
             scheduler=make_scheduler(plan),
             num_samples=spec.num_samples * spec.repeats,
@@ -154,7 +154,7 @@ def make_searcher(plan: StudyPlan) -> SearchAlgorithm | Searcher:
         sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup)
         points = [dict(p) for p in plan.start_points] or None
     searcher: Searcher = JournalOptunaSearch(
-        space=space, metric=plan.method.metric, mode=plan.method.mode, sampler=sampler,
+        space=space, metric=plan.objective, mode=plan.method.mode, sampler=sampler,
         points_to_evaluate=points, study_name=spec.name,
         storage=study_storage(spec.study_dir))
     if spec.repeats > 1:

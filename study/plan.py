@@ -49,6 +49,11 @@ class StudyPlan:
     #: empty for a search.
     grid: tuple[Mapping[str, Any], ...] = ()
 
+    @property
+    def objective(self) -> str:
+        """What ASHA and the searcher rank trials on (``registry.Method.objective``)."""
+        return self.method.objective(self.fixed)
+
 
 def resolve(spec: StudySpec) -> StudyPlan:
     """Resolve ``spec`` into its plan (StudyError for an unknown method, preset or --set)."""

@@ -6,7 +6,7 @@ Adding a method is one line here (plus its trainable and search-space modules).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -33,6 +33,12 @@ class Method:
     #: What its trials' ``select_epoch=best`` may maximise (``select_metric``): the objective,
     #: and ``val_auc`` where its validation reports it (the classifiers).
     select_metrics: tuple[str, ...] = SELECT_METRICS[:1]
+
+    def objective(self, fixed: Mapping[str, Any]) -> str:
+        """The study's objective, which ASHA, the searcher and the analysis rank trials on:
+        the ``select_metric`` a study fixes (``--set select_metric=val_auc``), else
+        :attr:`metric`, so that trials are ranked on what selects their epochs."""
+        return str(fixed.get("select_metric", self.metric))
 
     def load_trainable(self) -> Callable[[dict[str, Any], Any], None]:
         module, func = self.trainable.split(":")

@@ -134,7 +134,7 @@ def resume_command(spec) -> str:
 
 
 def print_summary(spec, study) -> None:
-    """Top trials by the method's objective, the study's summary, the results path and the
+    """Top trials by the study's objective, its summary, the results path and the
     TensorBoard command; ``study`` is the analysis of the results directory (the report's
     source too, so both give the same counts)."""
     from analysis import summary

@@ -160,7 +160,7 @@ def declared_metrics(plan: StudyPlan) -> list[str]:
     knn = [f"val_acc@{k}" for k in K_GRID if k_max is not None and k <= k_max]
     # The loop's test scores, named by the one metrics module.
     test = classification_metrics(np.array([0, 1]), np.eye(2))
-    return [plan.method.metric, *knn, *test]
+    return [plan.objective, *knn, *test]
 
 
 def run_label(config: Mapping[str, Any], names: Sequence[str]) -> str:

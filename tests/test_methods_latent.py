@@ -112,6 +112,8 @@ def test_ae_classifier_runs_its_three_stages(digits):
         classifier_epochs.append(metrics[registry.get("ae_classifier").time_attr])
         assert 0.0 <= metrics["val_acc"] <= 1.0 and math.isfinite(metrics["val_loss"])
         assert ("val_knn_acc" in metrics) == (metrics["stage"] == 0)
+        assert 0.0 <= metrics["val_auc"] <= 1.0
+        assert metrics["stage"] > 0 or metrics["val_auc"] > 0.5  # the probe's votes score it
     assert stages == [0, 1, 2] and classifier_epochs == [0, 1, 2]  # ASHA's clock
     extra, scores = task.test()
     assert extra == {} and scores.shape == (360, 10)

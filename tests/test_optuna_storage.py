@@ -66,6 +66,30 @@ def test_every_tune_trial_is_an_optuna_trial_with_its_final_val_acc(study):
     assert loaded.trials[0].params["lr"] == vae_knn.START_POINTS[0]["lr"]  # tried first
 
 
+def test_a_study_selecting_on_val_auc_ranks_its_trials_on_val_auc(ray_local, tmp_path):
+    """``--set select_metric=val_auc`` makes AUC the objective of ASHA, TPE and the analysis.
+    ``ae_classifier``'s pretraining reports its probe's AUC: Tune refuses a result without
+    the objective."""
+    from analysis.results import load as load_results
+
+    assert main(["ae_classifier", "--num-samples", "2", "--max-epochs", "3",
+                 "--set", "select_metric=val_auc", "--set", "arch=mlp",
+                 "--set", "latent_dim=8", "--set", "ae_epochs=1", "--set", "head_epochs=1",
+                 "--set", "finetune_epochs=1", "--storage", str(tmp_path), "--name", "auc",
+                 "--no-report"]) == 0
+    study_dir = tmp_path / "auc"
+    trials = tune_trials(study_dir)
+    assert len(trials) == 2
+    for trial in load(study_dir, "auc").trials:
+        [results] = [r for c, r in trials if all(c[k] == v for k, v in trial.params.items())]
+        assert [r["stage"] for r in results] == [0, 1, 2]
+        assert all(0.0 <= r["val_auc"] <= 1.0 for r in results)
+        assert results[0]["val_auc"] > 0.5  # the pretraining probe's votes: better than chance
+        assert trial.value == results[-1]["val_auc"] != results[-1]["val_acc"]
+    analysed = load_results(study_dir)
+    assert (analysed.metric, analysed.selection_metric) == ("val_auc", "selected_val_auc")
+
+
 def test_optuna_dashboard_opens_the_journal(study):
     from optuna_dashboard import wsgi
 

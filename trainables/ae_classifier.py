@@ -21,9 +21,10 @@ the final model is a trained classifier and the test metrics mean something even
 ``--max-epochs 1`` (which trains the head on the randomly initialised frozen encoder).
 Each epoch reports ``stage`` (0, 1, 2).
 
-Scores across stages: Tune needs ``val_acc`` at every epoch, and trials leave pretraining at
-different epochs. During pretraining ``val_acc`` is a k-NN probe of the codes
-(``val_knn_acc``, also reported): the validation images' codes classified by their
+Scores across stages: Tune needs the objective (``val_acc``, or ``val_auc`` with
+``select_metric=val_auc``) at every epoch, and trials leave pretraining at different epochs.
+During pretraining ``val_acc`` is a k-NN probe of the codes (``val_knn_acc``, also reported;
+``val_auc`` scores the probe's votes): the validation images' codes classified by their
 ``probe_neighbors`` nearest codes of up to ``probe_samples`` seeded training images (the
 project's one k-NN; conv feature maps are global-average-pooled to one value per channel
 first). It shows what the head stage can build on, but it is no classifier's score, so ASHA
@@ -61,6 +62,7 @@ from trainables.augment import policy
 from trainables.checkpoints import build, model_args, model_state
 from trainables.classify import ClassifierTask, epoch_schedule
 from trainables.loop import DeviceSplits
+from trainables.metrics import roc_auc
 from trainables.nets import init_weights, mlp
 from trainables.optimizers import make_optimizer
 
@@ -286,11 +288,12 @@ class AeClassifierTask:
                 logits = self.net.reconstruct(x)
             recon += F.mse_loss(torch.sigmoid(logits.float()), x, reduction="sum").item()
         k = min(self.settings.probe_neighbors, len(self.probe_index))
-        acc = neighbors.accuracy_by_k(self._probe_codes("train"), self.probe.y["train"],
-                                      self._probe_codes("val"), y_val, [k],
-                                      self.data.info.num_classes)[k]
+        counts = neighbors.votes(self._probe_codes("train"), self.probe.y["train"],
+                                 self._probe_codes("val"), [k], self.data.info.num_classes)[k]
+        acc = (neighbors.predict(counts) == y_val).float().mean().item()
         return {"val_loss": recon / y_val.numel() / self.data.x["val"][0].numel(),
-                "val_acc": acc, "val_knn_acc": acc}
+                "val_acc": acc, "val_knn_acc": acc,
+                "val_auc": roc_auc(y_val.cpu().numpy(), counts.float().cpu().numpy())}
 
     def selectable(self) -> bool:
         """Whether the current state may be the reported model: a trained classifier (head

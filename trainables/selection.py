@@ -12,10 +12,10 @@ import torch
 
 from core.names import SELECT_EPOCHS, SELECT_METRICS, TIE_BREAK_METRIC
 
-#: The study's objective for every registered method (``study.registry.Method``: metric
-#: ``val_acc``, mode ``max``; the trial does not see it, so a method with another one must
-#: change this), and ``select_metric``'s default. The final result reports it for the selected
-#: epoch as ``selected_val_acc``, which ranks trials in the analysis.
+#: ``select_metric``'s default and every registered method's ``metric`` (``study.registry``;
+#: the trial does not see the study's objective, so a method with another metric must change
+#: this). The final result reports it for the selected epoch as ``selected_val_acc``, beside
+#: ``selected_<select_metric>``; the analysis ranks trials on the objective's ``selected_`` form.
 OBJECTIVE = "val_acc"
 
 
