@@ -4,9 +4,9 @@
 ``ae_epochs`` / ``head_epochs`` / ``finetune_epochs`` are relative stage lengths scaled to
 ``--max-epochs`` (exact when they sum to it; see ``trainables.ae_classifier``).
 ``latent_dim`` exists for ``arch=mlp`` only (report 000's conv code is the 256-channel map),
-``finetune_lr`` only when there is a fine-tuning stage. ``augment`` and ``lr_schedule`` shape
-the classification stages only (neither report had them: their presets keep ``none`` and
-``constant``).
+``finetune_lr`` only when there is a fine-tuning stage. ``augment``, ``lr_schedule`` and
+``weight_average`` shape the classification stages only (neither report had them: their
+presets keep ``none``, ``constant`` and ``none``).
 """
 
 from __future__ import annotations
@@ -17,19 +17,27 @@ from typing import Annotated, Any
 import optuna
 
 from core.names import INIT_SCHEMES, LR_SCHEDULES
-from core.settings import OneOf, Settings, searched
-from search_spaces.common import Init, Preset
+from core.settings import OneOf, searched
+from search_spaces.common import (
+    REPORT_CLASSIFIER,
+    Init,
+    Preset,
+    WeightAverageSettings,
+    weight_average_space,
+)
 
 ARCHS = ("conv", "mlp")
 #: The augmentation policies the space samples (``trainables.augment.POLICIES``).
 AUGMENTS = ("none", "flip_crop", "affine")
-#: What neither report did: no augmentation, a constant rate.
-REPORT_TRAINING: dict[str, Any] = {"augment": AUGMENTS[0], "lr_schedule": LR_SCHEDULES[0]}
+#: What neither report did: no augmentation, a constant rate, the trained weights scored.
+REPORT_TRAINING: dict[str, Any] = {"augment": AUGMENTS[0], "lr_schedule": LR_SCHEDULES[0],
+                                   "weight_average": REPORT_CLASSIFIER["weight_average"]}
 
 
 @dataclass(frozen=True, kw_only=True)
-class AeClassifierSettings(Settings):
-    """What an ``ae_classifier`` trial reads (``trainables.ae_classifier``)."""
+class AeClassifierSettings(WeightAverageSettings):
+    """What an ``ae_classifier`` trial reads (``trainables.ae_classifier``); each
+    classification stage averages its own weights (``weight_average=ema``)."""
 
     arch: Annotated[str, OneOf(ARCHS)]
     latent_dim: int | None = None
@@ -53,6 +61,7 @@ class AeClassifierSettings(Settings):
     probe_samples: int = 5000
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.arch == "mlp":
             self.require("latent_dim", "with arch=mlp")
         if self.finetune_epochs > 0:
@@ -65,7 +74,7 @@ CHOICES: dict[str, tuple[str, ...]] = AeClassifierSettings.choices()
 
 def space(trial: optuna.Trial) -> None:
     """Architecture, code size, optimiser, head dropout, the three stage lengths, and the
-    classification stages' augmentation and schedule."""
+    classification stages' augmentation, schedule and weight averaging."""
     if trial.suggest_categorical("arch", list(ARCHS)) == "mlp":
         trial.suggest_int("latent_dim", 2, 128, log=True)
     trial.suggest_float("lr", 1e-4, 1e-2, log=True)
@@ -79,6 +88,7 @@ def space(trial: optuna.Trial) -> None:
         trial.suggest_float("finetune_lr", 1e-5, 1e-2, log=True)
     trial.suggest_categorical("augment", list(AUGMENTS))
     trial.suggest_categorical("lr_schedule", list(LR_SCHEDULES))
+    weight_average_space(trial)
 
 
 #: Report 000's classifier: conv AE (batch norm), Adam 1e-3 (Keras' default) in every stage,

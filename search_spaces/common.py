@@ -130,7 +130,34 @@ EMA_DECAY = 0.99
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClassifierSettings(Settings):
+class WeightAverageSettings(Settings):
+    """Which weights a classifier scores (``trainables.classify``): the trained ones
+    (``weight_average=none``, the reports') or their exponential moving average (``ema``)."""
+
+    weight_average: Annotated[str, OneOf(WEIGHT_AVERAGES)] = searched(
+        REPORT_CLASSIFIER["weight_average"])
+    #: The average's weight on its past per optimiser step (``weight_average=ema`` only).
+    ema_decay: float = searched(EMA_DECAY)
+
+    @property
+    def averaging_decay(self) -> float | None:
+        """The EMA's decay, None when the trained weights are scored."""
+        return self.ema_decay if self.weight_average == "ema" else None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"{type(self).__name__}: ema_decay must be in (0, 1), "
+                             f"got {self.ema_decay}")
+
+
+def weight_average_space(trial: optuna.Trial) -> None:
+    """Weight averaging, and the EMA's decay where it averages."""
+    if trial.suggest_categorical("weight_average", list(WEIGHT_AVERAGES)) == "ema":
+        trial.suggest_float("ema_decay", 0.9, 0.999)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifierSettings(WeightAverageSettings):
     """The one classifier task (``trainables.classify``): init, optimiser and its training;
     the options :func:`classifier_space` samples are the reports' where a config has none."""
 
@@ -152,20 +179,14 @@ class ClassifierSettings(Settings):
         REPORT_CLASSIFIER["class_weight"])
     sampler: Annotated[str, OneOf(SAMPLERS)] = searched(REPORT_CLASSIFIER["sampler"])
     normalize: Annotated[str, OneOf(NORMALIZATIONS)] = searched(REPORT_CLASSIFIER["normalize"])
-    weight_average: Annotated[str, OneOf(WEIGHT_AVERAGES)] = searched(
-        REPORT_CLASSIFIER["weight_average"])
-    #: The average's weight on its past per optimiser step (``weight_average=ema`` only).
-    ema_decay: float = searched(EMA_DECAY)
     #: The loop's epochs, which a learning-rate schedule spans.
     max_epochs: int | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"{type(self).__name__}: label_smoothing must be in [0, 1), "
                              f"got {self.label_smoothing}")
-        if not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"{type(self).__name__}: ema_decay must be in (0, 1), "
-                             f"got {self.ema_decay}")
         if self.optimizer == "sgd":
             self.require("momentum", "with optimizer=sgd")
         if self.lr_schedule != "constant":
@@ -184,5 +205,4 @@ def classifier_space(trial: optuna.Trial, optimizer: str) -> None:
     trial.suggest_float("label_smoothing", 0.0, 0.2)
     for name in ("class_weight", "sampler", "normalize"):
         trial.suggest_categorical(name, list(CLASSIFIER_OPTIONS[name]))
-    if trial.suggest_categorical("weight_average", list(WEIGHT_AVERAGES)) == "ema":
-        trial.suggest_float("ema_decay", 0.9, 0.999)
+    weight_average_space(trial)

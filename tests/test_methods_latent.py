@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
@@ -18,11 +19,14 @@ from search_spaces import ae_classifier as ae_classifier_space
 from search_spaces import ae_knn, isomap_knn, pca_knn, vae_knn
 from study import data as datasets
 from study import registry
+from study.plan import resolve
 from study.run import main
+from study.spec import build
+from tests.conftest import sampled_configs
 from trainables import knn
 from trainables.ae_classifier import AeClassifierNet, AeClassifierTask, stage_plan
 from trainables.augment import POLICIES, policy
-from trainables.loop import DeviceSplits
+from trainables.loop import DeviceSplits, steps_per_epoch
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64), (3, 30, 30)]
 
@@ -152,11 +156,42 @@ def test_classification_stages_take_the_augmentation_and_each_their_own_schedule
     assert rate(2) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_ae_classifier_augmentations_are_named_policies_and_reports_train_without(digits):
+def test_each_classification_stage_scores_its_own_weight_average(digits):
+    _, dev = digits
+    config = {"arch": "mlp", "latent_dim": 8, "lr": 3e-3, "weight_decay": 0.0, "dropout": 0.0,
+              "init": "default", "batch_size": 128, "ae_epochs": 1, "head_epochs": 1,
+              "finetune_epochs": 1, "finetune_lr": 1e-3, "max_epochs": 3, "seed": 0,
+              **ae_classifier_space.DEFAULTS, "probe_samples": 500,
+              "weight_average": "ema", "ema_decay": 0.9}
+    task = AeClassifierTask(config, dev, torch.Generator().manual_seed(0))
+    steps = steps_per_epoch(len(dev.y["train"]), 128)
+    images, y = dev.images("val"), dev.y["val"]
+    for epoch, averaged in [(1, [0, 0]), (2, [steps, 0]), (3, [steps, steps])]:
+        task.train_epoch(epoch)
+        metrics = task.validate()
+        assert [c.averaged.n_averaged.item() for c in task.classifiers.values()] == averaged
+        if epoch == 1:
+            continue
+        stage = task.classifiers[epoch - 1]  # each stage's average starts at its first step
+        with torch.no_grad():
+            scored = stage.averaged.module.eval()(images)
+            trained = task.net.eval()(images)
+        assert metrics["val_loss"] == pytest.approx(F.cross_entropy(scored, y).item())
+        assert not torch.allclose(scored, trained)
+    restored = AeClassifierTask(config, dev, torch.Generator())
+    restored.load_state_dict(task.state_dict())
+    assert restored.classifiers[2].averaged.n_averaged.item() == steps
+    assert np.allclose(restored.test()[1], task.test()[1])
+
+
+def test_the_space_searches_weight_averaging_and_the_reports_train_without(digits):
     assert set(ae_classifier_space.AUGMENTS) <= set(POLICIES)
+    configs = sampled_configs(resolve(build({"method": "ae_classifier"})), draws=40)
+    assert {c["weight_average"] for c in configs} == {"none", "ema"}
+    assert all((c["weight_average"] == "ema") == ("ema_decay" in c) for c in configs)
     for preset in ae_classifier_space.PRESETS.values():
-        assert {k: preset.grid[k] for k in ("augment", "lr_schedule")} == {
-            "augment": "none", "lr_schedule": "constant"}
+        assert {k: preset.grid[k] for k in ("augment", "lr_schedule", "weight_average")} == {
+            "augment": "none", "lr_schedule": "constant", "weight_average": "none"}
 
 
 def test_frozen_head_stage_leaves_the_encoder_untouched(digits):

@@ -11,7 +11,9 @@ size ``latent_dim``) with its 30-20-15-10 classifier. A trial runs, epoch by epo
 2. ``finetune``: encoder and head end to end, Adam ``finetune_lr``.
 
 The classification stages augment their batches (``augment``) and follow ``lr_schedule``,
-each over its own epochs; pretraining keeps a constant rate on the plain images.
+each over its own epochs; pretraining keeps a constant rate on the plain images. With
+``weight_average=ema`` each classification stage scores (validates and tests) the moving
+average of its own steps' weights, started afresh at its first step.
 
 Stages vs ``max_epochs``: the loop runs exactly ``max_epochs`` epochs (the study budget), so
 ``ae_epochs`` / ``head_epochs`` / ``finetune_epochs`` are relative stage lengths, scaled to
@@ -240,13 +242,14 @@ class AeClassifierTask:
     def _classifier(self, params: list[nn.Parameter], lr: float, epochs: int
                     ) -> ClassifierTask:
         """The classification stage training ``params`` of the whole net with Adam for
-        ``epochs`` epochs."""
+        ``epochs`` epochs; with ``weight_average=ema`` it scores its own steps' average."""
         s = self.settings
         optimizer = make_optimizer(params, "adam", lr, weight_decay=s.weight_decay)
         scheduler = epoch_schedule(optimizer, s.lr_schedule, self.data, s.batch_size, epochs)
         return ClassifierTask(self.net, self.data, self.generator, model_args=self.net_args,
                               optimizer=optimizer, batch_size=s.batch_size,
-                              augment=policy(s.augment), lr_scheduler=scheduler)
+                              augment=policy(s.augment), lr_scheduler=scheduler,
+                              ema_decay=s.averaging_decay)
 
     def stage_of(self, epoch: int) -> int:
         """0, 1 or 2: the stage epoch ``epoch`` (from 1) belongs to under :attr:`plan`."""
@@ -278,7 +281,7 @@ class AeClassifierTask:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         if self.stage > 0:
-            return self.classifiers[1].validate()
+            return self.classifiers[self.stage].validate()
         self.net.eval()
         y_val = self.data.y["val"]
         recon = 0.0
@@ -301,15 +304,19 @@ class AeClassifierTask:
         return self.stage > 0
 
     def test(self) -> tuple[dict[str, float], np.ndarray]:
-        return self.classifiers[1].test()
+        return self.classifiers[self.stage].test()
 
     def state_dict(self) -> dict[str, Any]:
+        """The net (``net``), the stage, every optimiser and schedule, and each stage's
+        weight average (``averages``, by stage: ``ClassifierTask.averaged_state``)."""
         optimizers = {stage: c.optimizer.state_dict() for stage, c in self.classifiers.items()}
         schedulers = {stage: c.lr_scheduler.state_dict() for stage, c in self.classifiers.items()
                       if c.lr_scheduler is not None}
+        averages = {stage: c.averaged_state() for stage, c in self.classifiers.items()
+                    if c.averaged is not None}
         return {**model_state(self.net, self.net_args, "net"), "stage": self.stage,
                 "optimizers": {0: self.pretrain_optimizer.state_dict(), **optimizers},
-                "lr_schedulers": schedulers}
+                "lr_schedulers": schedulers, "averages": averages}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
@@ -319,6 +326,8 @@ class AeClassifierTask:
             classifier.optimizer.load_state_dict(state["optimizers"][stage])
             if classifier.lr_scheduler is not None:
                 classifier.lr_scheduler.load_state_dict(state["lr_schedulers"][stage])
+            if classifier.averaged is not None:
+                classifier.load_averaged_state(state["averages"][stage])
 
 
 def train_ae_classifier(config: dict[str, Any], data: Splits) -> None:

@@ -155,7 +155,7 @@ class ClassifierTask:
                    lr_scheduler=scheduler, label_smoothing=settings.label_smoothing,
                    class_weight=settings.class_weight, sampler=settings.sampler,
                    normalize=settings.normalize,
-                   ema_decay=settings.ema_decay if settings.weight_average == "ema" else None)
+                   ema_decay=settings.averaging_decay)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -206,20 +206,28 @@ class ClassifierTask:
 
     def state_dict(self) -> dict[str, Any]:
         """The trained model and its optimiser (``model``: what training goes on from), the
-        schedule's position and the scored average as a model of its own (``averaged``:
-        ``checkpoints.load_model(path, "averaged")`` rebuilds it)."""
+        schedule's position and the scored average (:meth:`averaged_state`)."""
         state = trained_state(self.model, self.model_args, self.optimizer)
         if self.lr_scheduler is not None:
             state["lr_scheduler"] = self.lr_scheduler.state_dict()
-        if self.averaged is not None:
-            state.update(model_state(self.averaged.module, self.model_args, "averaged"),
-                         averaged_steps=self.averaged.n_averaged.clone())
-        return state
+        return {**state, **self.averaged_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_trained_state(state, self.model, self.optimizer)
         if self.lr_scheduler is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.load_averaged_state(state)
+
+    def averaged_state(self) -> dict[str, Any]:
+        """The scored average as a model of its own (``averaged``: ``checkpoints.load_model(
+        path, "averaged")`` rebuilds it) and its step count; empty without averaging."""
+        if self.averaged is None:
+            return {}
+        return {**model_state(self.averaged.module, self.model_args, "averaged"),
+                "averaged_steps": self.averaged.n_averaged.clone()}
+
+    def load_averaged_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`averaged_state` saved (nothing without averaging)."""
         if self.averaged is not None:
             self.averaged.module.load_state_dict(state["averaged"])
             self.averaged.n_averaged.copy_(state["averaged_steps"])
