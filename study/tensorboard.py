@@ -70,6 +70,7 @@ TAGS = {
     "stage": "schedule/stage", CLASSIFIER_EPOCHS: "schedule/classifier_epochs",
     "phase": "schedule/phase", "scheduled_lr": "schedule/lr",
     "gan_epoch": "schedule/gan_epoch", "synthetic": "schedule/synthetic_images",
+    "kl_weight": "schedule/kl_weight",
     "selected_epoch": "test/selected_epoch", "selected_val_acc": "test/selected_val_acc",
     "selected_val_loss": "test/selected_val_loss", "selected_val_auc": "test/selected_val_auc",
     "imagenet_weights": "test/imagenet_weights",
@@ -181,11 +182,15 @@ def run_label(config: Mapping[str, Any], names: Sequence[str]) -> str:
 
 
 def _abbreviations(names: Iterable[str]) -> dict[str, str]:
-    """Each name's abbreviation; names that would share one keep their full name."""
-    short = {n: ABBREVIATIONS.get(n) or "".join(w[0] for w in n.split("_") if w)
-             for n in names}
-    taken = list(short.values())
-    return {n: a if taken.count(a) == 1 else n for n, a in short.items()}
+    """Each name's abbreviation: its own in :data:`ABBREVIATIONS`, else its words'
+    initials; initials that another name's abbreviation also is give way to the full name
+    (``beta_schedule`` beside ``batch_size``'s ``bs``)."""
+    names = list(names)
+    initials = {n: "".join(w[0] for w in n.split("_") if w)
+                for n in names if n not in ABBREVIATIONS}
+    taken = [ABBREVIATIONS.get(n) or initials[n] for n in names]
+    return {n: ABBREVIATIONS.get(n) or (initials[n] if taken.count(initials[n]) == 1 else n)
+            for n in names}
 
 
 def _part(name: str, short: str, value: Any) -> str:

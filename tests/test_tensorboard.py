@@ -87,6 +87,7 @@ def plan():
     ("val_acc", "accuracy/val"), ("train_acc", "accuracy/train"), ("train_loss", "loss/train"),
     ("val_auc", "auc/val"), ("selected_val_auc", "test/selected_val_auc"),
     ("val_loss", "loss/val"), ("g_loss", "loss/generator"), ("val_acc@25", "knn/val_acc@25"),
+    ("kl_weight", "schedule/kl_weight"),
     ("test_auc", "test/auc"), ("test_medmnist_acc", "test/medmnist_acc"),
     ("something_new", "other/something_new"), ("done", None), ("training_iteration", None),
     ("time_this_iter_s", None), ("time_total_s", None), ("timestamp", None), ("pid", None),
@@ -101,6 +102,9 @@ def test_run_labels_are_short_and_safe_as_file_names():
     label = tb.run_label(config, list(config))
     # same initials: full names; None left out
     assert label == "densexy-lr1.2e-5-ds2.5e6-nowhiten-gan_fraction0.5-gan_features32"
+    # initials equal to a name's own abbreviation give way: batch_size keeps its bs
+    config = {"batch_size": 64, "block_size": 3}
+    assert tb.run_label(config, list(config)) == "bs64-block_size3"
 
 
 def test_the_searched_domains_are_the_sampled_parameters(plan):
