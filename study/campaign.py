@@ -7,7 +7,8 @@ figure with its source, a published anchor where one exists, and which trials ea
 reads). Each study file gives three studies:
 
 - ``faithful``: the file as it is (the report's preset), every grid point once per seed;
-- ``searched``: the method's whole space (ASHA + TPE) on the same data and epoch budget;
+- ``searched``: the method's space (ASHA + TPE) on the same data and epoch budget, less
+  the file's ``set`` values and narrowed by its ``space:``;
 - ``rerun``: the searched study's best configuration on validation, once per seed.
 
 A budget (``smoke``, ``quick``, ``full``) holds study options for all three (``set:`` for
@@ -149,14 +150,14 @@ def faithful_spec(campaign: Campaign, study: str, options: Options, storage: str
 
 def searched_spec(campaign: Campaign, study: str, options: Options, storage: str,
                   faithful: StudySpec) -> StudySpec:
-    """The method's whole space (ASHA + TPE), with the study file's ``space:`` overrides, on
-    the faithful study's data and epochs."""
+    """The method's space (ASHA + TPE) less the study file's ``set`` values (which both
+    studies keep), with its ``space:`` overrides, on the faithful study's data and epochs."""
     budget = campaign.budget(study, options.budget)
     shared = {k: getattr(faithful, k) for k in SHARED_OPTIONS}
-    space = read_config(str(campaign.folder / f"{study}.yaml")).get("space", {})
+    file = read_config(str(campaign.folder / f"{study}.yaml"))
     values = {**_study_options(budget, options), **shared, "method": faithful.method,
-              "space": space,
-              "num_samples": budget.get("num_samples", 24), "fixed": dict(budget["set"]),
+              "space": file.get("space", {}), "num_samples": budget.get("num_samples", 24),
+              "fixed": {**file.get("fixed", {}), **budget["set"]},
               "name": f"{study}-searched", "storage": storage}
     return build(values)
 

@@ -45,6 +45,19 @@ def test_every_study_of_every_budget_resolves(report, budget, tmp_path):
         assert row.anchor is None or row.anchor_source
 
 
+@pytest.mark.parametrize(("report", "arch"), [("report000", "conv"), ("report001", "mlp")])
+def test_the_autoencoder_reports_search_their_own_architecture(report, arch, tmp_path):
+    campaign = campaigns.load(report)
+    options = campaigns.Options(budget="full")
+    faithful = campaigns.faithful_spec(campaign, "ae_classifier", options, str(tmp_path))
+    searched = campaigns.searched_spec(campaign, "ae_classifier", options, str(tmp_path),
+                                       faithful)
+    assert resolve(faithful).fixed["arch"] == arch  # the preset's own value
+    plan = resolve(searched)
+    assert plan.fixed["arch"] == arch
+    assert plan.start_points  # the report's own point still starts the search
+
+
 def test_a_full_budget_keeps_the_reports_epochs(tmp_path):
     campaign = campaigns.load("report004")
     spec = campaigns.faithful_spec(campaign, "medmnist_resnet", campaigns.Options("full"),
