@@ -7,8 +7,8 @@ figure with its source, a published anchor where one exists, and which trials ea
 reads). Each study file gives three studies:
 
 - ``faithful``: the file as it is (the report's preset), every grid point once per seed;
-- ``searched``: the method's space (ASHA + TPE) on the same data and epoch budget, less
-  the file's ``set`` values and narrowed by its ``space:``;
+- ``searched``: the method's space (ASHA + TPE) on the same data and epoch budget, with the
+  preset's method settings and the file's ``set`` values, narrowed by its ``space:``;
 - ``rerun``: the searched study's best configuration on validation, once per seed.
 
 A budget (``smoke``, ``quick``, ``full``) holds study options for all three (``set:`` for
@@ -150,14 +150,16 @@ def faithful_spec(campaign: Campaign, study: str, options: Options, storage: str
 
 def searched_spec(campaign: Campaign, study: str, options: Options, storage: str,
                   faithful: StudySpec) -> StudySpec:
-    """The method's space (ASHA + TPE) less the study file's ``set`` values (which both
-    studies keep), with its ``space:`` overrides, on the faithful study's data and epochs."""
+    """The method's space (ASHA + TPE) with its ``space:`` overrides, on the faithful
+    study's data and epochs and with its constants: the preset's method settings (Isomap's
+    fitting sample, report 004's GAN) and the study file's ``set`` values hold in both."""
     budget = campaign.budget(study, options.budget)
     shared = {k: getattr(faithful, k) for k in SHARED_OPTIONS}
     file = read_config(str(campaign.folder / f"{study}.yaml"))
+    settings = presets.lookup(faithful.method, file["preset"]).settings
     values = {**_study_options(budget, options), **shared, "method": faithful.method,
               "space": file.get("space", {}), "num_samples": budget.get("num_samples", 24),
-              "fixed": {**file.get("fixed", {}), **budget["set"]},
+              "fixed": {**settings, **file.get("fixed", {}), **budget["set"]},
               "name": f"{study}-searched", "storage": storage}
     return build(values)
 

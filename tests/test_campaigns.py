@@ -58,6 +58,19 @@ def test_the_autoencoder_reports_search_their_own_architecture(report, arch, tmp
     assert plan.start_points  # the report's own point still starts the search
 
 
+@pytest.mark.parametrize("budget", ["full", "smoke"])
+def test_the_searched_study_keeps_the_presets_method_settings(budget, tmp_path):
+    campaign = campaigns.load("report004")
+    options = campaigns.Options(budget)
+    faithful = campaigns.faithful_spec(campaign, "isomap_knn", options, str(tmp_path))
+    searched = campaigns.searched_spec(campaign, "isomap_knn", options, str(tmp_path),
+                                       faithful)
+    # the report's 10 % of CIFAR-10 in both; the smoke budget's own value wins in both
+    want = 5000 if budget == "full" else 300
+    for plan in (resolve(faithful), resolve(searched)):
+        assert {**plan.constants, **plan.fixed}["isomap_subsample"] == want
+
+
 def test_a_full_budget_keeps_the_reports_epochs(tmp_path):
     campaign = campaigns.load("report004")
     spec = campaigns.faithful_spec(campaign, "medmnist_resnet", campaigns.Options("full"),
