@@ -156,7 +156,7 @@ def searched_spec(campaign: Campaign, study: str, options: Options, storage: str
     budget = campaign.budget(study, options.budget)
     shared = {k: getattr(faithful, k) for k in SHARED_OPTIONS}
     file = read_config(str(campaign.folder / f"{study}.yaml"))
-    settings = presets.lookup(faithful.method, file["preset"]).settings
+    settings = presets.lookup(faithful.method, faithful.preset).settings
     values = {**_study_options(budget, options), **shared, "method": faithful.method,
               "space": file.get("space", {}), "num_samples": budget.get("num_samples", 24),
               "fixed": {**settings, **file.get("fixed", {}), **budget["set"]},

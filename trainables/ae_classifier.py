@@ -307,8 +307,10 @@ class AeClassifierTask:
         return self.classifiers[self.stage].test()
 
     def state_dict(self) -> dict[str, Any]:
-        """The net (``net``), the stage, every optimiser and schedule, and each stage's
-        weight average (``averages``, by stage: ``ClassifierTask.averaged_state``)."""
+        """The net (``net``: the trained weights), the stage, every optimiser and schedule,
+        and each stage's weight average (``averages``, by stage, as
+        ``ClassifierTask.averaged_state``: with ``weight_average=ema`` the tested model is
+        ``averages[stage]["averaged"]``, not ``net``)."""
         optimizers = {stage: c.optimizer.state_dict() for stage, c in self.classifiers.items()}
         schedulers = {stage: c.lr_scheduler.state_dict() for stage, c in self.classifiers.items()
                       if c.lr_scheduler is not None}

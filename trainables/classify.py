@@ -116,7 +116,8 @@ class ClassifierTask:
                  label_smoothing: float = 0.0, class_weight: str = "none",
                  sampler: str = "uniform", normalize: str = "none",
                  ema_decay: float | None = None) -> None:
-        #: The weights' moving average (``ema_decay``), copied before ``model`` is compiled.
+        #: The weights' moving average (``ema_decay``): a copy of ``model`` (compiled with it
+        #: where the trial compiles; the copy's forward runs on its own weights).
         self.averaged = None if ema_decay is None else data.place(
             AveragedModel(model, multi_avg_fn=ema_update(ema_decay),
                           use_buffers=True), channels_last=True)
@@ -219,8 +220,9 @@ class ClassifierTask:
         self.load_averaged_state(state)
 
     def averaged_state(self) -> dict[str, Any]:
-        """The scored average as a model of its own (``averaged``: ``checkpoints.load_model(
-        path, "averaged")`` rebuilds it) and its step count; empty without averaging."""
+        """The scored average as a model of its own (``averaged``; in a checkpoint of this
+        task, ``checkpoints.load_model(path, "averaged")`` rebuilds it) and its step count;
+        empty without averaging."""
         if self.averaged is None:
             return {}
         return {**model_state(self.averaged.module, self.model_args, "averaged"),
