@@ -185,12 +185,10 @@ def _abbreviations(names: Iterable[str]) -> dict[str, str]:
     """Each name's abbreviation: its own in :data:`ABBREVIATIONS`, else its words'
     initials; initials that another name's abbreviation also is give way to the full name
     (``beta_schedule`` beside ``batch_size``'s ``bs``)."""
-    names = list(names)
-    initials = {n: "".join(w[0] for w in n.split("_") if w)
-                for n in names if n not in ABBREVIATIONS}
-    taken = [ABBREVIATIONS.get(n) or initials[n] for n in names]
-    return {n: ABBREVIATIONS.get(n) or (initials[n] if taken.count(initials[n]) == 1 else n)
-            for n in names}
+    short = {n: ABBREVIATIONS.get(n) or "".join(w[0] for w in n.split("_") if w)
+             for n in names}
+    taken = list(short.values())
+    return {n: a if n in ABBREVIATIONS or taken.count(a) == 1 else n for n, a in short.items()}
 
 
 def _part(name: str, short: str, value: Any) -> str:
