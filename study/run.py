@@ -18,18 +18,39 @@ from core import storage
 from core.cli import OneLineParser, exit_code
 from core.errors import ExitCode, StudyError
 from core.layout import TUNER_FILE
-from study.spec import PRECISIONS, build, format_duration, load_saved, parse_duration
+from study.registry import METHODS
+from study.spec import (
+    PRECISIONS,
+    StudySpec,
+    build,
+    format_duration,
+    load_saved,
+    parse_duration,
+)
 
 logger = logging.getLogger("study")
 
 TOP_TRIALS = 5
+#: StudySpec's defaults, which the help below quotes.
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudySpec)
+            if f.default is not dataclasses.MISSING}
+
+
+def methods_epilog() -> str:
+    """The registered methods, one line each: name, report and what it is."""
+    width = max(map(len, METHODS))
+    return "methods:\n" + "\n".join(
+        f"  {m.name:<{width}}  report{'s' * (',' in m.report)} {m.report}: {m.summary}"
+        for m in METHODS.values())
 
 
 def parser() -> argparse.ArgumentParser:
+    d = DEFAULTS
     p = OneLineParser(
         prog="python -m study.run", argument_default=argparse.SUPPRESS,
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=methods_epilog(),
         description="Run a Ray Tune + Optuna hyperparameter study of one method.")
-    p.add_argument("method", nargs="?", help="registered method, e.g. vae_knn")
+    p.add_argument("method", nargs="?", help="registered method (listed below)")
     data = p.add_argument_group("data")
     data.add_argument("--dataset", help="digits (default, embedded), mnist, fashion_mnist, "
                       "cifar10, a MedMNIST 2D flag such as breastmnist, or image_folder")
@@ -38,45 +59,59 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--image-size", type=int, help="resize images to this size")
     data.add_argument("--grayscale", action="store_true", help="convert images to one channel")
     data.add_argument("--split-ratio", type=float,
-                      help="test fraction for sets without a test split (default 0.2)")
+                      help="test fraction for sets without a test split "
+                           f"(default {d['split_ratio']:g})")
     data.add_argument("--val-fraction", type=float,
-                      help="validation fraction carved from train (default 0.2)")
+                      help=f"validation fraction carved from train (default {d['val_fraction']:g})")
     data.add_argument("--train-fraction", type=float,
                       help="train on this stratified fraction of the training images "
-                           "(default 1; quick budgets on large sets)")
+                           f"(default {d['train_fraction']:g}; quick budgets on large sets)")
     search = p.add_argument_group("search")
-    search.add_argument("--num-samples", type=int, help="configurations to try (default 24)")
-    search.add_argument("--max-epochs", type=int, help="epochs per trial (default 15)")
-    search.add_argument("--scheduler", choices=["asha", "fifo"])
-    search.add_argument("--searcher", choices=["optuna", "random"])
+    search.add_argument("--num-samples", type=int,
+                        help=f"configurations to try (default {d['num_samples']})")
+    search.add_argument("--max-epochs", type=int,
+                        help=f"epochs per trial (default {d['max_epochs']})")
+    search.add_argument("--scheduler", choices=["asha", "fifo"],
+                        help="asha stops weak trials early (the default for a search); fifo "
+                             "runs every trial to the end (the default with --repeats or "
+                             "--preset)")
+    search.add_argument("--searcher", choices=["optuna", "random"],
+                        help="optuna: TPE, first trying the reports' own configurations "
+                             "(default); random: random sampling (a --preset runs its grid)")
     search.add_argument("--preset", help="a named space reproducing a report's grid")
     search.add_argument("--set", dest="fixed", action="append", metavar="KEY=VALUE",
                         help="fix a search-space value (repeatable)")
     search.add_argument("--config", dest="config_path", metavar="STUDY.yaml",
                         help="YAML file with these options (`set:` for fixed values)")
-    search.add_argument("--repeats", type=int, help="seeds per configuration (default 1)")
+    search.add_argument("--repeats", type=int,
+                        help=f"seeds per configuration (default {d['repeats']})")
     search.add_argument("--time-budget", metavar="DURATION",
                         help="stop the study after this long, e.g. 45m or 2h: no trial starts "
                              "after it and running ones stop (Tune's time_budget_s)")
-    search.add_argument("--seed", type=int, help="study seed (default 0)")
+    search.add_argument("--seed", type=int, help=f"study seed (default {d['seed']})")
     search.add_argument("--reproducible", action="store_true",
                         help="one trial at a time, deterministic torch: reruns give the same "
                              "trials (on the same machine)")
     res = p.add_argument_group("resources")
-    res.add_argument("--cpus-per-trial", type=float)
+    res.add_argument("--cpus-per-trial", type=float,
+                     help="CPUs each trial reserves; its torch threads are their whole number, "
+                          f"at least 1 (default {d['cpus_per_trial']:g}; 0.5 packs two trials "
+                          "on a core)")
     res.add_argument("--gpus-per-trial", type=float, help="fractions share a GPU, e.g. 0.5")
-    res.add_argument("--max-concurrent", type=int)
-    res.add_argument("--max-failures", type=int, help="retries of a failed trial (default 2)")
+    res.add_argument("--max-concurrent", type=int,
+                     help="trials at once (default: as many as the CPUs and GPUs allow)")
+    res.add_argument("--max-failures", type=int,
+                     help=f"retries of a failed trial (default {d['max_failures']})")
     res.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT")
     res.add_argument("--pending-timeout", metavar="DURATION",
                      help="give up when no trial could start for this long, e.g. 15m "
-                          "(default 15m)")
+                          f"(default {d['pending_timeout'] / 60:g}m)")
     res.add_argument("--precision", choices=PRECISIONS,
                      help="autocast: auto (default) is bf16 on a CUDA GPU, fp32 on CPU")
     res.add_argument("--compile", action="store_true",
                      help="torch.compile each trial's models (for long GPU trials)")
     out = p.add_argument_group("results")
-    out.add_argument("--storage", help="results root, local dir or URI (default ./studies)")
+    out.add_argument("--storage", help=f"results root, local dir or URI (default ./{d['storage']})")
     out.add_argument("--name", help="study name (default METHOD-DATASET-TIMESTAMP)")
     out.add_argument("--resume", action="store_true", help="continue the study --name")
     out.add_argument("--overwrite", action="store_true", help="replace the study --name")

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from core.errors import StudyError
-from study.run import spec_from_argv
+from study.registry import METHODS
+from study.run import parser, spec_from_argv
 from study.spec import StudySpec, build, load_saved
 
 
@@ -23,6 +24,19 @@ def test_defaults_and_generated_name():
     assert spec.dataset == "digits" and spec.scheduler == "asha" and spec.searcher == "optuna"
     assert spec.name.startswith("vae_knn-digits-")
     assert spec.study_dir.endswith(spec.name)
+
+
+def test_help_lists_every_method_and_quotes_the_specs_defaults():
+    text = parser().format_help()
+    for name, method in METHODS.items():
+        assert f"  {name} " in text and method.summary in text
+    defaults = StudySpec(method="vae_knn")
+    assert f"configurations to try (default {defaults.num_samples})" in text
+    assert f"epochs per trial (default {defaults.max_epochs})" in text
+    assert f"(default {defaults.pending_timeout / 60:g}m)" in text
+    entries = {e.split()[0]: e for e in text.split("\n  --")[1:]}  # "scheduler": its entry
+    for option in ("scheduler", "searcher", "cpus-per-trial", "max-concurrent"):
+        assert len(entries[option].split()) > 2, f"--{option} has no help"
 
 
 def test_repeats_default_to_fifo_so_every_seed_runs_in_full():
