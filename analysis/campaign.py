@@ -149,9 +149,10 @@ def _number(value: Any) -> float:
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m analysis.campaign",
                       description="A campaign's comparison with the report it reproduces.")
-    p.add_argument("campaign_dir", metavar="DIR")
+    p.add_argument("campaign_dir", metavar="DIR",
+                   help="a campaign's directory (<storage>/REPORT-BUDGET)")
     p.add_argument("--format", default=",".join(tables.FORMATS),
-                   help="table files to write (md,csv,tex)")
+                   help="table files to write (default all: %(default)s)")
     return p
 
 

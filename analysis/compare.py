@@ -57,9 +57,12 @@ def compare(study_dirs: Sequence[str | Path]) -> Table:
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m analysis.compare",
                                 description="One table across several studies.")
-    p.add_argument("study_dirs", nargs="+", metavar="STUDY_DIR")
+    p.add_argument("study_dirs", nargs="+", metavar="STUDY_DIR",
+                   help="studies' results directories (<storage>/<name>)")
     p.add_argument("--out", help="write compare.{md,csv,...} into this directory")
-    p.add_argument("--format", default="md,csv", help="files to write with --out (md,csv,tex)")
+    p.add_argument("--format", default="md,csv",
+                   help=f"files to write with --out, of {','.join(tables.FORMATS)} "
+                        "(default md,csv)")
     return p
 
 

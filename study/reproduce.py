@@ -31,6 +31,7 @@ from core.errors import ExitCode, StudyError
 from core.layout import CAMPAIGN_MANIFEST as MANIFEST
 from core.layout import SPEC_FILE, TUNER_FILE
 from study import campaign as campaigns
+from study.options import add_placement_options
 from study.spec import StudySpec, format_duration, load_saved, parse_duration
 
 #: ASHA stops most searched trials early: their share of the time, against full trials.
@@ -53,10 +54,7 @@ def parser() -> argparse.ArgumentParser:
                                                "(default: the budget's)")
     p.add_argument("--time-budget", metavar="DURATION",
                    help="split this over the campaign's studies, e.g. 2h")
-    p.add_argument("--cpus-per-trial", type=float)
-    p.add_argument("--gpus-per-trial", type=float)
-    p.add_argument("--max-concurrent", type=int)
-    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT")
+    add_placement_options(p)
     p.add_argument("--storage", help="results root (default ./studies)")
     p.add_argument("--name", help="campaign directory name (default REPORT-BUDGET)")
     p.add_argument("--resume", action="store_true",

@@ -18,10 +18,10 @@ from core import storage
 from core.cli import OneLineParser, exit_code
 from core.errors import ExitCode, StudyError
 from core.layout import TUNER_FILE
+from study.options import SPEC_DEFAULTS, add_placement_options
 from study.registry import METHODS
 from study.spec import (
     PRECISIONS,
-    StudySpec,
     build,
     format_duration,
     load_saved,
@@ -31,9 +31,6 @@ from study.spec import (
 logger = logging.getLogger("study")
 
 TOP_TRIALS = 5
-#: StudySpec's defaults, which the help below quotes.
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudySpec)
-            if f.default is not dataclasses.MISSING}
 
 
 def methods_epilog() -> str:
@@ -45,7 +42,7 @@ def methods_epilog() -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    d = DEFAULTS
+    d = SPEC_DEFAULTS
     p = OneLineParser(
         prog="python -m study.run", argument_default=argparse.SUPPRESS,
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=methods_epilog(),
@@ -93,16 +90,9 @@ def parser() -> argparse.ArgumentParser:
                         help="one trial at a time, deterministic torch: reruns give the same "
                              "trials (on the same machine)")
     res = p.add_argument_group("resources")
-    res.add_argument("--cpus-per-trial", type=float,
-                     help="CPUs each trial reserves; its torch threads are their whole number, "
-                          f"at least 1 (default {d['cpus_per_trial']:g}; 0.5 packs two trials "
-                          "on a core)")
-    res.add_argument("--gpus-per-trial", type=float, help="fractions share a GPU, e.g. 0.5")
-    res.add_argument("--max-concurrent", type=int,
-                     help="trials at once (default: as many as the CPUs and GPUs allow)")
+    add_placement_options(res)
     res.add_argument("--max-failures", type=int,
                      help=f"retries of a failed trial (default {d['max_failures']})")
-    res.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT")
     res.add_argument("--pending-timeout", metavar="DURATION",
                      help="give up when no trial could start for this long, e.g. 15m "
                           f"(default {d['pending_timeout'] / 60:g}m)")

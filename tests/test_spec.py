@@ -6,7 +6,9 @@ import pytest
 
 from core.errors import StudyError
 from study.registry import METHODS
-from study.run import parser, spec_from_argv
+from study.reproduce import parser as reproduce_parser
+from study.run import parser as run_parser
+from study.run import spec_from_argv
 from study.spec import StudySpec, build, load_saved
 
 
@@ -27,16 +29,28 @@ def test_defaults_and_generated_name():
 
 
 def test_help_lists_every_method_and_quotes_the_specs_defaults():
-    text = parser().format_help()
+    text = run_parser().format_help()
     for name, method in METHODS.items():
         assert f"  {name} " in text and method.summary in text
     defaults = StudySpec(method="vae_knn")
     assert f"configurations to try (default {defaults.num_samples})" in text
     assert f"epochs per trial (default {defaults.max_epochs})" in text
     assert f"(default {defaults.pending_timeout / 60:g}m)" in text
-    entries = {e.split()[0]: e for e in text.split("\n  --")[1:]}  # "scheduler": its entry
-    for option in ("scheduler", "searcher", "cpus-per-trial", "max-concurrent"):
+    for option in ("scheduler", "searcher"):
+        assert len(help_entries(text)[option].split()) > 2, f"--{option} has no help"
+
+
+def help_entries(text: str) -> dict[str, str]:
+    """Option name (without ``--``) -> its entry in ``-h``'s text."""
+    return {e.split()[0]: e for e in text.split("\n  --")[1:]}
+
+
+@pytest.mark.parametrize("command", [run_parser, reproduce_parser])
+def test_both_command_lines_describe_where_trials_run(command):
+    entries = help_entries(command().format_help())
+    for option in ("cpus-per-trial", "gpus-per-trial", "max-concurrent", "address"):
         assert len(entries[option].split()) > 2, f"--{option} has no help"
+    assert f"(default {StudySpec(method='cnn').cpus_per_trial:g};" in entries["cpus-per-trial"]
 
 
 def test_repeats_default_to_fifo_so_every_seed_runs_in_full():
