@@ -31,7 +31,7 @@ from core.errors import ExitCode, StudyError
 from core.layout import CAMPAIGN_MANIFEST as MANIFEST
 from core.layout import SPEC_FILE, TUNER_FILE
 from study import campaign as campaigns
-from study.options import add_placement_options
+from study.options import SPEC_DEFAULTS, add_placement_options
 from study.spec import StudySpec, format_duration, load_saved, parse_duration
 
 #: ASHA stops most searched trials early: their share of the time, against full trials.
@@ -55,7 +55,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", metavar="DURATION",
                    help="split this over the campaign's studies, e.g. 2h")
     add_placement_options(p)
-    p.add_argument("--storage", help="results root (default ./studies)")
+    p.add_argument("--storage", help="results root, a local directory (default "
+                                    f"./{SPEC_DEFAULTS['storage']})")
     p.add_argument("--name", help="campaign directory name (default REPORT-BUDGET)")
     p.add_argument("--resume", action="store_true",
                    help="continue the campaign --name, skipping its finished studies")
@@ -106,7 +107,7 @@ def _run(argv: list[str]) -> int:
 
 def run_campaign(campaign: campaigns.Campaign, args: dict[str, Any]) -> int:
     """Run (or resume) one campaign; returns its exit code."""
-    root = storage.resolve(args.get("storage", "studies"))
+    root = storage.resolve(args.get("storage", SPEC_DEFAULTS["storage"]))
     if storage.is_uri(root):
         raise StudyError("--storage: a campaign runs on local storage (copy it up after)")
     saved = _read_manifest(root, args) if args.get("resume") else None

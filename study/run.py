@@ -20,13 +20,7 @@ from core.errors import ExitCode, StudyError
 from core.layout import TUNER_FILE
 from study.options import SPEC_DEFAULTS, add_placement_options
 from study.registry import METHODS
-from study.spec import (
-    PRECISIONS,
-    build,
-    format_duration,
-    load_saved,
-    parse_duration,
-)
+from study.spec import PRECISIONS, build, format_duration, load_saved, parse_duration
 
 logger = logging.getLogger("study")
 
@@ -138,7 +132,7 @@ def spec_from_argv(argv: list[str]):
         raise StudyError(f"--resume continues {args['name']} as it was started: "
                          f"--{given[0].replace('_', '-')} cannot change (start a new --name "
                          "for other settings)")
-    root = storage.resolve(args.get("storage", "studies"))
+    root = storage.resolve(args.get("storage", SPEC_DEFAULTS["storage"]))
     saved = load_saved(f"{root.rstrip('/')}/{args['name']}")
     if args.get("method", saved.method) != saved.method:
         raise StudyError(f"--resume: {args['name']} is a {saved.method} study, not "
