@@ -121,7 +121,7 @@ def run_campaign(campaign: campaigns.Campaign, args: dict[str, Any]) -> int:
     if unknown:
         raise StudyError(f"--only {unknown[0]}: {campaign.report} has "
                          f"{', '.join(campaign.studies)}")
-    steps = _plan(campaign, studies, options, str(folder))
+    steps = plan_steps(campaign, studies, options, str(folder))
     if saved is None:
         _claim(folder, bool(args.get("overwrite")))
         manifest = {"report": campaign.report, "title": campaign.title,
@@ -142,7 +142,7 @@ def run_campaign(campaign: campaigns.Campaign, args: dict[str, Any]) -> int:
         if name in manifest["done"]:
             print(f"[{i}/{len(steps)}] {name}: finished earlier")
             continue
-        spec = _spec(step, steps, folder)
+        spec = step_spec(step, steps, folder, options.address)
         if spec is None:
             print(f"[{i}/{len(steps)}] {name}: skipped, the searched study has no result")
             manifest["done"][name] = "skipped"
@@ -203,8 +203,8 @@ def _settings(campaign: campaigns.Campaign, args: dict[str, Any]) -> dict[str, A
             "only": args.get("only") or []}
 
 
-def _plan(campaign: campaigns.Campaign, studies: list[str], options: campaigns.Options,
-          folder: str) -> list[Step]:
+def plan_steps(campaign: campaigns.Campaign, studies: list[str],
+               options: campaigns.Options, folder: str) -> list[Step]:
     """Every study the campaign runs, its spec built (and so checked) up front where it
     can be; a rerun's needs its searched study's result."""
     from study.plan import resolve
@@ -222,24 +222,32 @@ def _plan(campaign: campaigns.Campaign, studies: list[str], options: campaigns.O
     return steps
 
 
-def _spec(step: Step, steps: list[Step], folder: Path) -> StudySpec | None:
-    """The step's spec: a study started earlier resumes; a rerun is built from its searched
-    study's best configuration (None when that has none)."""
+def step_spec(step: Step, steps: list[Step], folder: Path, address: str | None
+              ) -> StudySpec | None:
+    """The step's spec: a study started earlier resumes (on ``address`` where the resumed
+    campaign gives one); a rerun is built from its searched study as that study ran (its
+    saved spec, also after the campaign's files or this code changed) and its best
+    configuration (None when that has none)."""
     study_dir = folder / f"{step.study}-{step.kind}"
     if (study_dir / TUNER_FILE).exists():
-        return dataclasses.replace(load_saved(str(study_dir)), resume=True, overwrite=False)
+        saved = load_saved(str(study_dir))
+        return dataclasses.replace(saved, resume=True, overwrite=False,
+                                   address=address or saved.address)
     if step.spec is not None:
         return dataclasses.replace(step.spec, overwrite=(study_dir / SPEC_FILE).exists())
     from study.plan import resolve
     from study.space import parameters
 
-    searched = next(s.spec for s in steps if s.study == step.study and s.kind == "searched")
-    best = best_configuration(folder / f"{step.study}-searched",
-                              parameters(resolve(searched).space))
+    searched_dir = folder / f"{step.study}-searched"
+    if not (searched_dir / SPEC_FILE).exists():
+        return None
+    searched = load_saved(str(searched_dir))
+    best = best_configuration(searched_dir, parameters(resolve(searched).space))
     if best is None:
         return None
     faithful = next(s.spec for s in steps if s.study == step.study and s.kind == "faithful")
-    return campaigns.rerun_spec(step.study, searched, best, faithful.repeats)
+    return campaigns.rerun_spec(step.study, dataclasses.replace(
+        searched, address=address or searched.address), best, faithful.repeats)
 
 
 def best_configuration(study_dir: Path, names: Collection[str]) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from core.errors import StudyError
 from search_spaces import ae_classifier as ae_classifier_space
 from study import campaign as campaigns
 from study.plan import resolve
-from study.reproduce import best_configuration, main, share
+from study.reproduce import best_configuration, main, plan_steps, share, step_spec
 from study.spec import read_config
 from tests.test_report_tables import write_study
 
@@ -262,3 +262,29 @@ def test_the_rerun_fixes_every_sampled_value_also_one_no_trial_varied(tmp_path):
         {"config": {"lr": 2e-3, "knn_metric": "cosine"}, "val_acc": 0.8, "test_acc": 0.8}])
     assert best_configuration(study, ["lr", "knn_metric", "dense_width"]) == {
         "lr": 1e-3, "knn_metric": "cosine"}  # dense_width: not sampled by this trial
+
+
+def test_the_rerun_repeats_the_searched_study_as_it_ran(tmp_path):
+    """A campaign resumed after its files or this code changed: the rerun takes the constants
+    the searched trials had (its saved spec), not those a rebuilt spec would give, and runs
+    on the cluster the resumed campaign names."""
+    folder = tmp_path / "report009"
+    folder.mkdir()
+    (folder / "campaign.yaml").write_text(
+        "title: t\nbudgets: {quick: {}}\nstudies:\n  ae:\n    quick: {}\nrows: []\n")
+    (folder / "ae.yaml").write_text("method: ae_knn\npreset: report004\n")
+    campaign = campaigns.load("report009", tmp_path)
+    out = tmp_path / "runs"
+    steps = plan_steps(campaign, ["ae"], campaigns.Options(budget="quick"), str(out))
+    searched = write_study(out / "ae-searched", [
+        {"config": {"lr": 1e-3, "latent_dim": 12}, "val_acc": 0.9, "test_acc": 0.9},
+        {"config": {"lr": 2e-3, "latent_dim": 40}, "val_acc": 0.8, "test_acc": 0.8}])
+    saved = json.loads((searched / "study.json").read_text())
+    saved.update(storage=str(out), fixed={"checkpoint_every_s": 7.0})  # not the campaign's
+    (searched / "study.json").write_text(json.dumps(saved))
+    rerun = next(s for s in steps if s.kind == "rerun")
+    spec = step_spec(rerun, steps, out, "10.0.0.1:6379")
+    assert spec.fixed == {"checkpoint_every_s": 7.0, "lr": 1e-3, "latent_dim": 12}
+    assert (spec.name, spec.storage, spec.address) == ("ae-rerun", str(out), "10.0.0.1:6379")
+    assert (spec.num_samples, spec.scheduler, spec.resume, spec.overwrite) == (
+        1, "fifo", False, False)
