@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write compare.{md,csv,...} into this directory")
     p.add_argument("--format", default="md,csv",
                    help=f"files to write with --out, of {','.join(tables.FORMATS)} "
-                        "(default md,csv)")
+                        "(default %(default)s)")
     return p
 
 

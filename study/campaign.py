@@ -170,7 +170,7 @@ def rerun_spec(study: str, searched: StudySpec, best: dict[str, Any], repeats: i
     seed, to the last epoch."""
     return dataclasses.replace(searched, name=f"{study}-rerun", num_samples=1,
                                repeats=repeats, scheduler="fifo", resume=False,
-                               overwrite=False, fixed={**searched.fixed, **best}).validate()
+                               fixed={**searched.fixed, **best}).validate()
 
 
 def _study_options(budget: dict[str, Any], options: Options) -> dict[str, Any]:

@@ -17,7 +17,7 @@ def add_placement_options(group: argparse._ActionsContainer) -> None:
     """``--cpus-per-trial``, ``--gpus-per-trial``, ``--max-concurrent`` and ``--address``."""
     group.add_argument("--cpus-per-trial", type=float,
                        help="CPUs each trial reserves; its torch threads are their whole "
-                            "number, at least 1 (default "
+                            "number, at least 1, unless OMP_NUM_THREADS is set (default "
                             f"{SPEC_DEFAULTS['cpus_per_trial']:g}; 0.5 packs two trials on a "
                             "core)")
     group.add_argument("--gpus-per-trial", type=float,
@@ -27,4 +27,5 @@ def add_placement_options(group: argparse._ActionsContainer) -> None:
     group.add_argument("--max-concurrent", type=int,
                        help="trials at once (default: as many as the CPUs and GPUs allow)")
     group.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: "
-                                         "a local Ray)")
+                                         "RAY_ADDRESS's cluster, else one `ray start` began "
+                                         "on this machine, else a new local Ray)")

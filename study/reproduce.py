@@ -224,30 +224,43 @@ def plan_steps(campaign: campaigns.Campaign, studies: list[str],
 
 def step_spec(step: Step, steps: list[Step], folder: Path, address: str | None
               ) -> StudySpec | None:
-    """The step's spec: a study started earlier resumes (on ``address`` where the resumed
-    campaign gives one); a rerun is built from its searched study as that study ran (its
-    saved spec, also after the campaign's files or this code changed) and its best
-    configuration (None when that has none)."""
+    """The step's spec, its results in ``folder`` (also a campaign moved since) and on
+    ``address`` where the resumed campaign gives one. A study started earlier resumes; a
+    rerun repeats its searched study as that ran (its saved spec, also after the
+    campaign's files or this code changed) with its best configuration, once per seed of
+    the faithful study (None when the searched study has no result)."""
     study_dir = folder / f"{step.study}-{step.kind}"
+    placed = {"storage": str(folder), **({"address": address} if address else {})}
     if (study_dir / TUNER_FILE).exists():
-        saved = load_saved(str(study_dir))
-        return dataclasses.replace(saved, resume=True, overwrite=False,
-                                   address=address or saved.address)
+        return dataclasses.replace(load_saved(str(study_dir)), resume=True, overwrite=False,
+                                   **placed)
     if step.spec is not None:
         return dataclasses.replace(step.spec, overwrite=(study_dir / SPEC_FILE).exists())
     from study.plan import resolve
     from study.space import parameters
 
-    searched_dir = folder / f"{step.study}-searched"
-    if not (searched_dir / SPEC_FILE).exists():
+    searched, faithful = (_as_it_ran(step.study, kind, steps, folder)
+                          for kind in ("searched", "faithful"))
+    if searched is None:
         return None
-    searched = load_saved(str(searched_dir))
-    best = best_configuration(searched_dir, parameters(resolve(searched).space))
+    best = best_configuration(folder / f"{step.study}-searched",
+                              parameters(resolve(searched).space))
     if best is None:
         return None
-    faithful = next(s.spec for s in steps if s.study == step.study and s.kind == "faithful")
-    return campaigns.rerun_spec(step.study, dataclasses.replace(
-        searched, address=address or searched.address), best, faithful.repeats)
+    # a rerun whose Tuner never started (study.json, no tuner.pkl) is replaced
+    searched = dataclasses.replace(searched, overwrite=(study_dir / SPEC_FILE).exists(),
+                                   **placed)
+    return campaigns.rerun_spec(step.study, searched, best, faithful.repeats)
+
+
+def _as_it_ran(study: str, kind: str, steps: list[Step], folder: Path) -> StudySpec | None:
+    """A campaign study's saved spec where it has started, else its planned one (None for
+    a searched study that never started)."""
+    study_dir = folder / f"{study}-{kind}"
+    if (study_dir / SPEC_FILE).exists():
+        return load_saved(str(study_dir))
+    return None if kind == "searched" else next(
+        s.spec for s in steps if s.study == study and s.kind == kind)
 
 
 def best_configuration(study_dir: Path, names: Collection[str]) -> dict[str, Any] | None:

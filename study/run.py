@@ -43,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
         description="Run a Ray Tune + Optuna hyperparameter study of one method.")
     p.add_argument("method", nargs="?", help="registered method (listed below)")
     data = p.add_argument_group("data")
-    data.add_argument("--dataset", help="digits (default, embedded), mnist, fashion_mnist, "
+    data.add_argument("--dataset", help=f"{d['dataset']} (default, embedded), mnist, "
+                      "fashion_mnist, "
                       "cifar10, a MedMNIST 2D flag such as breastmnist, or image_folder")
     data.add_argument("--data-dir", help="where real datasets live (or are downloaded to)")
     data.add_argument("--download", action="store_true", help="allow downloading (online only)")
@@ -64,7 +65,8 @@ def parser() -> argparse.ArgumentParser:
                         help=f"epochs per trial (default {d['max_epochs']})")
     search.add_argument("--scheduler", choices=["asha", "fifo"],
                         help="asha stops weak trials early (the default for a search); fifo "
-                             "runs every trial to the end (the default with --repeats or "
+                             "runs every trial to the end (the default with --repeats above 1 "
+                             "or "
                              "--preset)")
     search.add_argument("--searcher", choices=["optuna", "random"],
                         help="optuna: TPE, first trying the reports' own configurations "
@@ -91,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
                      help="give up when no trial could start for this long, e.g. 15m "
                           f"(default {d['pending_timeout'] / 60:g}m)")
     res.add_argument("--precision", choices=PRECISIONS,
-                     help="autocast: auto (default) is bf16 on a CUDA GPU, fp32 on CPU")
+                     help=f"autocast: {d['precision']} (default) is bf16 on a CUDA GPU, fp32 on "
+                          "CPU")
     res.add_argument("--compile", action="store_true",
                      help="torch.compile each trial's models (for long GPU trials)")
     out = p.add_argument_group("results")

@@ -265,26 +265,39 @@ def test_the_rerun_fixes_every_sampled_value_also_one_no_trial_varied(tmp_path):
 
 
 def test_the_rerun_repeats_the_searched_study_as_it_ran(tmp_path):
-    """A campaign resumed after its files or this code changed: the rerun takes the constants
-    the searched trials had (its saved spec), not those a rebuilt spec would give, and runs
-    on the cluster the resumed campaign names."""
+    """A campaign resumed after its files or this code changed, from a folder moved since
+    and on another cluster: the rerun takes the constants the searched trials had and the
+    faithful study's seeds (their saved specs), writes into the campaign's folder and runs
+    on the cluster the resumed campaign names; so do the studies it resumes."""
     folder = tmp_path / "report009"
     folder.mkdir()
     (folder / "campaign.yaml").write_text(
         "title: t\nbudgets: {quick: {}}\nstudies:\n  ae:\n    quick: {}\nrows: []\n")
     (folder / "ae.yaml").write_text("method: ae_knn\npreset: report004\n")
     campaign = campaigns.load("report009", tmp_path)
-    out = tmp_path / "runs"
+    out = tmp_path / "moved"
     steps = plan_steps(campaign, ["ae"], campaigns.Options(budget="quick"), str(out))
-    searched = write_study(out / "ae-searched", [
-        {"config": {"lr": 1e-3, "latent_dim": 12}, "val_acc": 0.9, "test_acc": 0.9},
-        {"config": {"lr": 2e-3, "latent_dim": 40}, "val_acc": 0.8, "test_acc": 0.8}])
-    saved = json.loads((searched / "study.json").read_text())
-    saved.update(storage=str(out), fixed={"checkpoint_every_s": 7.0})  # not the campaign's
-    (searched / "study.json").write_text(json.dumps(saved))
-    rerun = next(s for s in steps if s.kind == "rerun")
+    faithful, _, rerun = steps
+    ran = {}
+    for kind, trials, repeats in (("faithful", FAITHFUL_TRIALS, 4), ("searched", [
+            {"config": {"lr": 1e-3, "latent_dim": 12}, "val_acc": 0.9, "test_acc": 0.9},
+            {"config": {"lr": 2e-3, "latent_dim": 40}, "val_acc": 0.8, "test_acc": 0.8}], 1)):
+        ran[kind] = write_study(out / f"ae-{kind}", trials, repeats=repeats)
+        saved = json.loads((ran[kind] / "study.json").read_text())
+        saved.update(storage=str(tmp_path / "before"), fixed={"checkpoint_every_s": 7.0})
+        (ran[kind] / "study.json").write_text(json.dumps(saved))
     spec = step_spec(rerun, steps, out, "10.0.0.1:6379")
     assert spec.fixed == {"checkpoint_every_s": 7.0, "lr": 1e-3, "latent_dim": 12}
     assert (spec.name, spec.storage, spec.address) == ("ae-rerun", str(out), "10.0.0.1:6379")
-    assert (spec.num_samples, spec.scheduler, spec.resume, spec.overwrite) == (
-        1, "fifo", False, False)
+    assert (spec.num_samples, spec.repeats, spec.scheduler, spec.resume, spec.overwrite) == (
+        1, 4, "fifo", False, False)
+    (out / "ae-rerun").mkdir()
+    (out / "ae-rerun" / "study.json").write_text("{}")  # its Tuner never started
+    assert step_spec(rerun, steps, out, None).overwrite
+    (ran["faithful"] / "tuner.pkl").write_bytes(b"")
+    resumed = step_spec(faithful, steps, out, "10.0.0.1:6379")
+    assert (resumed.resume, resumed.storage, resumed.address, resumed.repeats) == (
+        True, str(out), "10.0.0.1:6379", 4)
+
+
+FAITHFUL_TRIALS = [{"config": {"lr": 1e-3}, "val_acc": 0.7, "test_acc": 0.7}] * 4
