@@ -21,7 +21,6 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from core.errors import ExitCode, StudyError
 from core.layout import CAMPAIGN_MANIFEST as MANIFEST
 from core.layout import SPEC_FILE, TUNER_FILE
 from study import campaign as campaigns
+from study.best import best_configuration
 from study.options import SPEC_DEFAULTS, add_placement_options
 from study.spec import StudySpec, format_duration, load_saved, parse_duration
 
@@ -261,23 +261,6 @@ def _as_it_ran(study: str, kind: str, steps: list[Step], folder: Path) -> StudyS
         return load_saved(str(study_dir))
     return None if kind == "searched" else next(
         s.spec for s in steps if s.study == study and s.kind == kind)
-
-
-def best_configuration(study_dir: Path, names: Collection[str]) -> dict[str, Any] | None:
-    """The values of the parameters ``names`` (those the space samples) of a study's best
-    trial on validation, as its params.json has them (None when no trial completed). Every
-    sampled value is taken, also one that no trial happened to vary."""
-    from analysis import results
-
-    try:
-        study = results.load(study_dir)
-    except StudyError:
-        return None
-    best = study.best_trial()
-    if best is None:
-        return None
-    config = json.loads((study.trial_dir(str(best["trial_id"])) / "params.json").read_text())
-    return {k: config[k] for k in names if config.get(k) is not None}
 
 
 def share(budget: float, spent: float, weight: float, left: float) -> float:

@@ -76,6 +76,11 @@ def parser() -> argparse.ArgumentParser:
                         help="fix a search-space value (repeatable)")
     search.add_argument("--config", dest="config_path", metavar="STUDY.yaml",
                         help="YAML file with these options (`set:` for fixed values)")
+    search.add_argument("--best-of", metavar="STUDY_DIR",
+                        help="rerun that study's best configuration on validation: its "
+                             "method, data and budget with every value its best trial ran "
+                             "with fixed, FIFO, as the study STUDY_DIR-best beside it; the "
+                             "other options given go on top (e.g. --repeats 3, --max-epochs)")
     search.add_argument("--repeats", type=int,
                         help=f"seeds per configuration (default {d['repeats']})")
     search.add_argument("--time-budget", metavar="DURATION",
@@ -125,6 +130,8 @@ def spec_from_argv(argv: list[str]):
     args = vars(parser().parse_args(argv))
     args["fixed"] = dict(parse_assignment(a) for a in args.get("fixed", []))
     config_path = args.pop("config_path", None)
+    if "best_of" in args:
+        return _best_of_spec(args, config_path)
     if not args.get("resume"):
         return build(args, config_path)
     if "name" not in args:
@@ -145,6 +152,23 @@ def spec_from_argv(argv: list[str]):
     changes = {k: args[k] for k in ("name", "address", "storage", "pending_timeout", "report")
                if k in args}
     return dataclasses.replace(saved, resume=True, overwrite=False, **changes).validate()
+
+
+def _best_of_spec(args: dict, config_path: str | None):
+    """The spec of ``--best-of``: the source study's best configuration, under the study
+    file's and the command line's options."""
+    from study.best import best_of
+
+    source = args.pop("best_of")
+    for option, reason in (("resume", "it starts a new study"),
+                           ("preset", "it reruns one configuration, not a report's grid")):
+        if option in args:
+            raise StudyError(f"--best-of {source}: drop --{option} ({reason})")
+    base = best_of(source)
+    spec = build(args, config_path, base=base)
+    if spec.method != base["method"]:
+        raise StudyError(f"--best-of {source}: a {base['method']} study, not {spec.method}")
+    return spec
 
 
 def resume_command(spec) -> str:

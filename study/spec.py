@@ -174,13 +174,15 @@ class StudySpec:
 FIELDS = {f.name for f in dataclasses.fields(StudySpec)}
 
 
-def build(cli: dict[str, Any], config_path: str | None = None) -> StudySpec:
-    """Merge defaults < the preset's options < YAML file < explicit command-line values into
-    a validated spec."""
-    values: dict[str, Any] = {}
+def build(cli: dict[str, Any], config_path: str | None = None,
+          base: dict[str, Any] | None = None) -> StudySpec:
+    """Merge defaults < ``base`` (``--best-of``'s study) < the preset's options < YAML file
+    < explicit command-line values into a validated spec."""
+    values: dict[str, Any] = dict(base or {})
+    base_fixed = values.pop("fixed", {})
     if config_path:
         values.update(read_config(config_path))
-    fixed = {**values.pop("fixed", {}), **cli.pop("fixed", {})}
+    fixed = {**base_fixed, **values.pop("fixed", {}), **cli.pop("fixed", {})}
     values.update(cli)
     values["fixed"] = fixed
     if "method" not in values:

@@ -13,8 +13,9 @@ from analysis import campaign as comparison
 from core.errors import StudyError
 from search_spaces import ae_classifier as ae_classifier_space
 from study import campaign as campaigns
+from study.best import best_configuration
 from study.plan import resolve
-from study.reproduce import best_configuration, main, plan_steps, share, step_spec
+from study.reproduce import main, plan_steps, share, step_spec
 from study.spec import read_config
 from tests.test_report_tables import write_study
 
