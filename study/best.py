@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import posixpath
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,23 +38,33 @@ def best_configuration(study_dir: Path, names: Collection[str],
     return {**changed, **{k: config[k] for k in names if config.get(k) is not None}}
 
 
-def best_of(study_dir: str) -> dict[str, Any]:
-    """StudySpec values that rerun ``study_dir``'s best configuration: its method, data
-    and budget, every value its best trial ran with fixed, one configuration to the last
-    epoch (FIFO) into a new study beside it (``<its name>-best``); the command line's
-    options go on top."""
+def best_of(study_dir: str, fixed_on_top: Mapping[str, Any]) -> dict[str, Any]:
+    """StudySpec values that rerun ``study_dir``'s best configuration: its method, data,
+    budget, seed and space, every value its best trial ran with fixed, one configuration to
+    the last epoch (FIFO) into a new study beside it (``<its name>-best``), on a local Ray
+    with no tracker unless the command line says otherwise. ``fixed_on_top`` (the study
+    file's and the command line's ``--set``) wins, and a best value whose branch it closes
+    (``--set finetune_epochs=0`` and the best trial's ``finetune_lr``) is dropped."""
     from study.plan import resolve
-    from study.space import parameters
+    from study.space import asked, parameters
 
-    saved = load_saved(study_dir)
+    if "://" in study_dir:
+        raise StudyError(f"--best-of {study_dir}: needs a local study directory (copy it "
+                         "down first)")
+    folder = Path(study_dir).expanduser().resolve()
+    saved = load_saved(str(folder))
+    if saved.preset is not None:
+        raise StudyError(f"--best-of {study_dir}: a --preset {saved.preset} study runs a "
+                         "report's grid; rerun its best point with --preset and --set")
     plan = resolve(saved)
-    best = best_configuration(Path(study_dir), parameters(plan.space), plan.defaults)
+    best = best_configuration(folder, parameters(plan.space), plan.defaults)
     if best is None:
         raise StudyError(f"--best-of {study_dir}: no trial completed, so it has no best "
                          "configuration")
-    folder = study_dir.rstrip("/")
-    return {**dataclasses.asdict(saved), "fixed": best, "space": {}, "preset": None,
-            "searcher": "optuna", "scheduler": "fifo", "num_samples": 1, "repeats": 1,
-            "time_budget": None, "resume": False, "overwrite": False,
-            "name": posixpath.basename(folder) + SUFFIX,
-            "storage": posixpath.dirname(folder) or "."}
+    still = asked(plan.space, {**best, **fixed_on_top}) | set(plan.defaults)
+    fixed = {k: v for k, v in best.items() if k in still}
+    return {**dataclasses.asdict(saved), "fixed": fixed, "scheduler": "fifo",
+            "num_samples": 1, "repeats": 1, "time_budget": None, "resume": False,
+            "overwrite": False, "report": True, "reproducible": False, "address": None,
+            "mlflow": None, "wandb": None, "name": folder.name + SUFFIX,
+            "storage": str(folder.parent)}

@@ -20,7 +20,14 @@ from core.errors import ExitCode, StudyError
 from core.layout import TUNER_FILE
 from study.options import SPEC_DEFAULTS, add_placement_options
 from study.registry import METHODS
-from study.spec import PRECISIONS, build, format_duration, load_saved, parse_duration
+from study.spec import (
+    PRECISIONS,
+    build,
+    format_duration,
+    load_saved,
+    parse_duration,
+    read_config,
+)
 
 logger = logging.getLogger("study")
 
@@ -160,11 +167,13 @@ def _best_of_spec(args: dict, config_path: str | None):
     from study.best import best_of
 
     source = args.pop("best_of")
+    file = read_config(config_path) if config_path else {}
+    given = {**file, **args, "fixed": {**file.get("fixed", {}), **args.get("fixed", {})}}
     for option, reason in (("resume", "it starts a new study"),
                            ("preset", "it reruns one configuration, not a report's grid")):
-        if option in args:
+        if given.get(option):
             raise StudyError(f"--best-of {source}: drop --{option} ({reason})")
-    base = best_of(source)
+    base = best_of(source, given["fixed"])
     spec = build(args, config_path, base=base)
     if spec.method != base["method"]:
         raise StudyError(f"--best-of {source}: a {base['method']} study, not {spec.method}")

@@ -224,15 +224,23 @@ def check_fixed(space: SpaceFn, fixed: Mapping[str, Any], defaults: Mapping[str,
     for name, value in fixed.items():
         if name in defaults:
             fixed[name] = _coerce(name, value, defaults[name])
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    seen: set[str] = set()
-    for _ in range(draws):
-        space(_FixingTrial(study.ask(), fixed, seen))
+    seen = asked(space, fixed, draws)
     unknown = sorted(set(fixed) - seen - set(defaults))
     if unknown:
         known = ", ".join(sorted(seen | set(defaults)))
         raise StudyError(f"--set {unknown[0]}: not a parameter of this method (known: {known})")
     return fixed
+
+
+def asked(space: SpaceFn, fixed: Mapping[str, Any], draws: int = 64) -> set[str]:
+    """The names ``space`` asks for over ``draws`` random trials when the ``fixed`` values
+    answer theirs (a branch they close is never asked); StudyError for a fixed value
+    outside its distribution."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen: set[str] = set()
+    for _ in range(draws):
+        space(_FixingTrial(study.ask(), fixed, seen))
+    return seen
 
 
 def check_choices(fixed: Mapping[str, Any], choices: Mapping[str, tuple[str, ...]]) -> None:

@@ -176,8 +176,8 @@ FIELDS = {f.name for f in dataclasses.fields(StudySpec)}
 
 def build(cli: dict[str, Any], config_path: str | None = None,
           base: dict[str, Any] | None = None) -> StudySpec:
-    """Merge defaults < ``base`` (``--best-of``'s study) < the preset's options < YAML file
-    < explicit command-line values into a validated spec."""
+    """Merge defaults < the preset's options < ``base`` (``--best-of``'s study) < YAML
+    file < explicit command-line values into a validated spec."""
     values: dict[str, Any] = dict(base or {})
     base_fixed = values.pop("fixed", {})
     if config_path:

@@ -37,8 +37,11 @@ def test_the_best_trials_values_are_fixed_under_the_command_lines(searched, tmp_
     (["--preset", "report004"], "drop --preset"),
     (["--resume", "--name", "x"], "drop --resume"),
     (["vae_knn"], "a ae_knn study, not vae_knn"),
+    (["--config", "preset.yaml"], "drop --preset"),
 ])
-def test_best_of_refusals_are_one_line(searched, capsys, extra, message):
+def test_best_of_refusals_are_one_line(searched, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(searched.parent)
+    (searched.parent / "preset.yaml").write_text("preset: report004\n")
     assert main(["--best-of", str(searched), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and message in err
@@ -58,7 +61,7 @@ def test_the_rerun_trains_the_best_trials_configuration(ray_local, tmp_path):
     """End to end on digits: a 3-trial search, then its best configuration on 2 seeds."""
     args = ["--storage", str(tmp_path), "--no-report", "--max-epochs", "2"]
     assert main(["pca_knn", "--num-samples", "3", "--name", "s", "--set", "k_max=30",
-                 *args]) == 0
+                 "--searcher", "random", *args]) == 0  # random: no start point to echo
     assert main(["--best-of", str(tmp_path / "s"), "--repeats", "2", *args]) == 0
     source = results.load(tmp_path / "s")
     best = json.loads((source.trial_dir(str(source.best_trial()["trial_id"]))
@@ -67,3 +70,26 @@ def test_the_rerun_trains_the_best_trials_configuration(ray_local, tmp_path):
     assert sorted(r.pop("__trial_index__") for r in reruns) == [0, 1]  # the repeats' seeds
     best.pop("__trial_index__", None)  # a search with one seed has none
     assert reruns == [best, best]
+
+
+def test_a_set_that_closes_a_branch_drops_the_best_trials_values_in_it(tmp_path):
+    """The best trial was a dense autoencoder 1024 wide; ``--set arch=conv`` closes the
+    dense branch, so its width is no longer fixed (it would be refused as unknown)."""
+    study = write_study(tmp_path / "dense", [
+        {"config": {"arch": "dense", "dense_width": 1024, "lr": 1e-3}, "val_acc": 0.9,
+         "test_acc": 0.9}])
+    assert spec_from_argv(["--best-of", str(study)]).fixed["dense_width"] == 1024
+    spec = spec_from_argv(["--best-of", str(study), "--set", "arch=conv"])
+    assert spec.fixed == {"arch": "conv", "lr": 1e-3}
+
+
+def test_the_source_keeps_its_space_and_seed_but_not_its_cluster_or_trackers(tmp_path):
+    study = write_study(tmp_path / "wide", [
+        {"config": {"lr": 0.05}, "val_acc": 0.9, "test_acc": 0.9}])
+    saved = json.loads((study / "study.json").read_text())
+    saved.update(space={"lr": {"low": 1e-4, "high": 0.1}}, seed=7, reproducible=True,
+                 address="10.0.0.1:6379", mlflow="sqlite:///m.db")
+    (study / "study.json").write_text(json.dumps(saved))
+    spec = spec_from_argv(["--best-of", str(study), "--max-concurrent", "2"])
+    assert spec.fixed == {"lr": 0.05}  # inside the study's own range, not the method's
+    assert (spec.seed, spec.reproducible, spec.address, spec.mlflow) == (7, False, None, None)
