@@ -115,7 +115,7 @@ def lines(study: Study) -> list[str]:
         return out
     # a conditional parameter this configuration did not sample is NaN in the table
     config = ", ".join(f"{k}={fmt_value(v)}" for k, v in sel.config.items()
-                       if not (isinstance(v, float) and np.isnan(v)))
+                       if not (isinstance(v, float) and np.isnan(v))) or "every value fixed"
     mean, half, n = sel.objective
     by = study.selection_metric
     if study.repeats > 1:

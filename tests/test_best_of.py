@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from analysis import results
+from analysis import results, summary
 from study.best import SUFFIX
 from study.run import main, spec_from_argv
 from tests.test_report_tables import write_study
@@ -70,6 +70,8 @@ def test_the_rerun_trains_the_best_trials_configuration(ray_local, tmp_path):
     assert sorted(r.pop("__trial_index__") for r in reruns) == [0, 1]  # the repeats' seeds
     best.pop("__trial_index__", None)  # a search with one seed has none
     assert reruns == [best, best]
+    lines = summary.lines(results.load(tmp_path / f"s{SUFFIX}"))
+    assert any(line.endswith("over 2 seed(s)): every value fixed") for line in lines), lines
 
 
 def test_a_set_that_closes_a_branch_drops_the_best_trials_values_in_it(tmp_path):
