@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from core import storage
 from core.errors import StudyError
 from study.spec import load_saved
 
@@ -48,10 +49,10 @@ def best_of(study_dir: str, fixed_on_top: Mapping[str, Any]) -> dict[str, Any]:
     from study.plan import resolve
     from study.space import asked, parameters
 
-    if "://" in study_dir:
+    if storage.is_uri(study_dir):
         raise StudyError(f"--best-of {study_dir}: needs a local study directory (copy it "
                          "down first)")
-    folder = Path(study_dir).expanduser().resolve()
+    folder = Path(storage.resolve(study_dir))
     saved = load_saved(str(folder))
     if saved.preset is not None:
         raise StudyError(f"--best-of {study_dir}: a --preset {saved.preset} study runs a "

@@ -73,8 +73,7 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--scheduler", choices=["asha", "fifo"],
                         help="asha stops weak trials early (the default for a search); fifo "
                              "runs every trial to the end (the default with --repeats above 1 "
-                             "or "
-                             "--preset)")
+                             "or --preset)")
     search.add_argument("--searcher", choices=["optuna", "random"],
                         help="optuna: TPE, first trying the reports' own configurations "
                              "(default); random: random sampling (a --preset runs its grid)")
